@@ -1,0 +1,1 @@
+"""The engine: deploy, validate, run, time, log and replay complaint processes."""

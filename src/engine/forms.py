@@ -1,0 +1,84 @@
+"""Form definitions are JSON Schema (draft 2020-12) files; submissions are checked here.
+
+`jsonschema` does the validation. Its `date-time` format check needs an optional package
+and otherwise passes anything, so we register our own: an ISO 8601 date-time, with or
+without offset (without one it is Asia/Shanghai wall time). Accepted date-times are
+normalised to ISO 8601 with offset, so timers and deadlines never see a naive value.
+"""
+
+from __future__ import annotations
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+from .clock import ensure_aware, parse_instant
+from .errors import InvalidInput
+
+_checker = FormatChecker()
+
+
+@_checker.checks("date-time", raises=ValueError)
+def _is_datetime(value):
+    if not isinstance(value, str):
+        return True
+    parse_instant(value)
+    return True
+
+
+@_checker.checks("date", raises=ValueError)
+def _is_date(value):
+    if not isinstance(value, str):
+        return True
+    from datetime import date
+    date.fromisoformat(value)
+    return True
+
+
+def _messages(schema, error) -> tuple[str, str]:
+    """(field, message) for one jsonschema error, in words staff understand."""
+    path = list(error.absolute_path)
+    field = str(path[0]) if path else ""
+    if error.validator == "required":
+        field = error.message.split("'")[1] if "'" in error.message else field
+    props = schema.get("properties", {})
+    title = props.get(field, {}).get("title", field) if field else ""
+    v = error.validator
+    if v == "required":
+        msg = f"{title or field} is required (必填)"
+    elif v == "additionalProperties":
+        extra = error.message.split("'")[1] if "'" in error.message else "?"
+        field, msg = extra, f"'{extra}' is not a field of this form"
+    elif v == "format":
+        msg = f"{title}: '{error.instance}' is not a valid {error.validator_value} (e.g. 2026-05-06T17:00:00+08:00)"
+    elif v in ("oneOf", "enum", "const"):
+        choices = [c.get("const") for c in props.get(field, {}).get("oneOf", []) if isinstance(c, dict)]
+        choices = choices or props.get(field, {}).get("enum", [])
+        msg = f"{title}: '{error.instance}' is not one of the choices" + (f" ({', '.join(map(str, choices))})" if choices else "")
+    elif v == "type":
+        msg = f"{title}: expected {error.validator_value}, got {type(error.instance).__name__}"
+    elif v == "minLength" and error.validator_value == 1:
+        msg = f"{title} must not be empty (必填)"
+    else:
+        msg = f"{title}: {error.message}" if title else error.message
+    return field, msg
+
+
+def validate_submission(schema: dict | None, data, form_name: str = "") -> dict:
+    """Check `data` against the form; return it normalised or raise InvalidInput with field errors."""
+    if not isinstance(data, dict):
+        raise InvalidInput("the submitted data must be a JSON object, e.g. {\"field\": \"value\"}")
+    if schema is None:
+        return dict(data)
+    validator = Draft202012Validator(schema, format_checker=_checker)
+    errors = sorted(validator.iter_errors(data), key=lambda e: (list(e.absolute_path), e.validator))
+    if errors:
+        field_errors: dict[str, list[str]] = {}
+        for err in errors:
+            field, msg = _messages(schema, err)
+            field_errors.setdefault(field or "_form", []).append(msg)
+        lines = "; ".join(m for msgs in field_errors.values() for m in msgs)
+        raise InvalidInput(f"form {form_name or schema.get('title', '')} has errors: {lines}", field_errors)
+    out = dict(data)
+    for name, prop in (schema.get("properties") or {}).items():
+        if prop.get("format") == "date-time" and isinstance(out.get(name), str):
+            out[name] = ensure_aware(parse_instant(out[name])).isoformat()
+    return out

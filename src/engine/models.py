@@ -1,0 +1,154 @@
+"""Tables. Specs (process_versions) are immutable and stored once; instances refer to them.
+
+The query side (instances' summary columns, human_tasks) is plain indexed rows, so listing
+tasks or cases never loads engine state (instance_states holds that, one row per instance).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (JSON, DateTime, ForeignKey, Index, Integer, String, Text,
+                        TypeDecorator, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores UTC; always returns timezone-aware datetimes (SQLite keeps no offset)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict: JSON}
+
+
+class ProcessVersion(Base):
+    __tablename__ = "process_versions"
+    __table_args__ = (
+        UniqueConstraint("process_id", "version"),
+        UniqueConstraint("process_id", "content_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    source_path: Mapped[str] = mapped_column(String(500))
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    forms: Mapped[dict] = mapped_column(JSON)          # form path -> JSON Schema
+    specs: Mapped[dict] = mapped_column(JSON)          # serialized spec + subprocess specs
+    meta: Mapped[dict] = mapped_column(JSON)           # per-task roles, forms, start form, initial data
+    deployed_at: Mapped[datetime]
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+    __table_args__ = (
+        UniqueConstraint("process_id", "case_number"),
+        Index("ix_instances_next_due", "next_due_at"),
+        Index("ix_instances_status_received", "status", "received_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(100), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
+    version: Mapped[int] = mapped_column(Integer)                 # the process version number
+    status: Mapped[str] = mapped_column(String(20))               # running | incident | completed
+    case_number: Mapped[str | None] = mapped_column(String(50))
+    category: Mapped[str | None] = mapped_column(String(100), index=True)
+    received_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    next_due_at: Mapped[datetime | None]                          # earliest waiting timer
+    started_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime]
+    last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    step_count: Mapped[int] = mapped_column(Integer, default=0)
+    id_counter: Mapped[int] = mapped_column(Integer, default=0)   # deterministic task ids
+    row_version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": row_version}
+
+
+class InstanceState(Base):
+    __tablename__ = "instance_states"
+
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), primary_key=True)
+    state: Mapped[str] = mapped_column(Text)                      # JSON of the engine state, no spec
+    state_hash: Mapped[str] = mapped_column(String(64))
+
+
+class HumanTask(Base):
+    __tablename__ = "human_tasks"
+    __table_args__ = (
+        Index("ix_human_tasks_open_role_due", "status", "role", "due_at"),
+        Index("ix_human_tasks_instance", "instance_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"))
+    process_id: Mapped[str] = mapped_column(String(100))
+    task_spec: Mapped[str] = mapped_column(String(100))            # BPMN element id
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(100))
+    form: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20))                # open | completed | cancelled
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    completed_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class Event(Base):
+    """The append-only event log, strictly ordered per instance by `seq`."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("instance_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    step: Mapped[int] = mapped_column(Integer)          # the action this event belongs to
+    kind: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime]
+    actor: Mapped[str | None] = mapped_column(String(100))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    payload: Mapped[dict] = mapped_column(JSON)
+    state_after: Mapped[str | None] = mapped_column(String(64))  # on the step's first event
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_open", "instance_id", "resolved_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"))
+    task_id: Mapped[str] = mapped_column(String(36))
+    task_spec: Mapped[str] = mapped_column(String(100))
+    handler: Mapped[str | None] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+
+
+class CaseCounter(Base):
+    __tablename__ = "case_counters"
+
+    process_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer)

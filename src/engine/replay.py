@@ -1,0 +1,184 @@
+"""Rebuild a case from its event log alone, against its stored process version.
+
+Handlers are not called: their recorded outputs (or recorded failures) are fed back in
+order. After every step the rebuilt engine state is hashed and compared with the hash the
+live run recorded on that step's first event; at the end it is compared with the stored
+state, and the first differing path is reported.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from itertools import groupby
+from uuid import UUID
+
+from sqlalchemy import select
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+
+from . import runtime
+from .clock import IdSequence, engine_context, iso
+from .eventlog import DRIVERS, verify_chain
+from .expressions import ComplaintScriptEngine
+from .models import Event, InstanceState
+
+
+@dataclass
+class ReplayReport:
+    instance_id: str
+    events: int
+    replayed_until: int
+    consistent: bool | None = None
+    first_difference: dict | None = None
+    state: dict = field(default_factory=dict)
+
+    def as_dict(self):
+        return {"instance_id": self.instance_id, "events": self.events, "replayed_until": self.replayed_until,
+                "consistent": self.consistent, "first_difference": self.first_difference, "state": self.state}
+
+
+def first_difference(a, b, path="$"):
+    """Return (path, left, right) of the first place two JSON values differ, or None."""
+    if type(a) is not type(b):
+        return path, a, b
+    if isinstance(a, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            if key not in a or key not in b:
+                return f"{path}.{key}", a.get(key, "<missing>"), b.get(key, "<missing>")
+            found = first_difference(a[key], b[key], f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(a, list):
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = first_difference(x, y, f"{path}[{i}]")
+            if found:
+                return found
+        if len(a) != len(b):
+            return f"{path}.length", len(a), len(b)
+        return None
+    return None if a == b else (path, a, b)
+
+
+def _summarise(wf, pv) -> dict:
+    tasks = []
+    for t in runtime.ready_user_tasks(wf):
+        meta = pv.meta["tasks"].get(t.task_spec.name, {})
+        tasks.append({"task_id": str(t.id), "task": t.task_spec.name, "name": meta.get("name"), "role": meta.get("role")})
+    return {
+        "completed": wf.is_completed(),
+        "open_tasks": tasks,
+        "waiting_timers": [{"task": t.task_spec.name, "due": iso(d)} for t, d in runtime.waiting_timers(wf)],
+        "errored_tasks": [t.task_spec.name for t in runtime.error_tasks(wf)],
+        "data": _latest_data(wf),
+    }
+
+
+def _latest_data(wf) -> dict:
+    tasks = [t for t in wf.get_tasks(state=TaskState.FINISHED_MASK | TaskState.READY | TaskState.WAITING)]
+    tasks.sort(key=lambda t: t.last_state_change)
+    data = {}
+    for t in tasks:
+        data.update(t.data)
+    return json.loads(json.dumps(data, default=str))
+
+
+def replay_instance(service, session, inst, *, until: int | None = None) -> ReplayReport:
+    events = list(session.execute(select(Event).where(Event.instance_id == inst.id).order_by(Event.seq)).scalars())
+    report = ReplayReport(inst.id, len(events), 0)
+
+    broken = verify_chain(events)
+    if broken is not None:
+        report.consistent = False
+        report.first_difference = {"event": broken[0], "reason": broken[1]}
+        if until is None:
+            return report
+
+    from .models import ProcessVersion
+    pv = session.get(ProcessVersion, inst.version_id)
+    spec, subs = service.specs_for(pv)
+    ids = IdSequence(inst.id)
+    wf = None
+    for step, group in groupby(events, key=lambda e: e.step):
+        group = list(group)
+        driver = group[0]
+        if until is not None and driver.seq > until:
+            break
+        if driver.kind not in DRIVERS:
+            return _fail(report, driver.seq, f"event {driver.seq} ({driver.kind}) cannot start a step")
+        records = [(e.seq, e.payload) for e in group if e.kind == "handler_called"]
+        dispatcher = runtime.ReplayDispatcher(records)
+        steplog = runtime.StepLog()
+        try:
+            with engine_context(driver.at, ids):
+                if driver.kind == "started":
+                    if wf is not None:
+                        return _fail(report, driver.seq, f"event {driver.seq}: a second 'started' event")
+                    wf = BpmnWorkflow(spec, subs)
+                    wf.script_engine = ComplaintScriptEngine(dispatcher)
+                    runtime.begin(wf, driver.payload.get("data") or {})
+                elif wf is None:
+                    return _fail(report, driver.seq, f"event {driver.seq}: the log does not begin with 'started'")
+                else:
+                    wf.script_engine = ComplaintScriptEngine(dispatcher)
+                    if driver.kind == "task_completed":
+                        task = wf.get_task_from_id(UUID(driver.task_id)) if driver.task_id else None
+                        if task is None or not task.has_state(TaskState.READY):
+                            return _fail(report, driver.seq, f"event {driver.seq}: task {driver.task_id} "
+                                                             "is not waiting for input at this point of the replay")
+                        runtime.complete_user_task(wf, driver.task_id, driver.payload.get("data") or {})
+                    elif driver.kind == "timer_fired":
+                        runtime.fire_due_timers(wf, driver.at)
+                    elif driver.kind == "retry":
+                        runtime.retry_errors(wf)
+                    elif driver.kind == "message_received":
+                        runtime.deliver_message(wf, driver.payload["message"], driver.payload.get("payload") or {})
+                runtime.advance(wf, steplog)
+        except runtime.ReplayDivergence as err:
+            return _fail(report, driver.seq, str(err))
+        except Exception as err:  # the log drove the engine somewhere it cannot go
+            return _fail(report, driver.seq, f"event {driver.seq} ({driver.kind}) could not be replayed: {err}")
+        if dispatcher.records:
+            seq = dispatcher.records[0][0]
+            return _fail(report, seq, f"event {seq}: the log records a handler call the process did not make")
+        state = service.serializer.state_to_dict(wf)
+        digest = runtime.state_hash(state)
+        report.replayed_until = group[-1].seq
+        if driver.state_after and digest != driver.state_after:
+            return _fail(report, driver.seq, f"after event {driver.seq} ({driver.kind}) the rebuilt state differs "
+                                             "from the state recorded by the live run")
+    if wf is not None:
+        report.state = _summarise(wf, pv)
+    if until is not None:
+        return report
+    if report.consistent is False:
+        return report
+    stored = json.loads(session.get(InstanceState, inst.id).state)
+    rebuilt = service.serializer.state_to_dict(wf) if wf is not None else {}
+    rebuilt = json.loads(json.dumps(rebuilt, default=str))
+    diff = first_difference(rebuilt, stored)
+    if diff is not None:
+        report.consistent = False
+        report.first_difference = {"event": report.replayed_until, "path": diff[0],
+                                   "rebuilt": _clip(diff[1]), "stored": _clip(diff[2]),
+                                   "reason": f"the state rebuilt from {report.events} events differs from the stored state at {diff[0]}"}
+        return report
+    if inst.last_event_seq != len(events):
+        report.consistent = False
+        report.first_difference = {"event": len(events) + 1,
+                                   "reason": f"the case records {inst.last_event_seq} events but the log holds {len(events)}"}
+        return report
+    report.consistent = True
+    return report
+
+
+def _fail(report, seq, reason):
+    report.consistent = False
+    report.first_difference = {"event": seq, "reason": reason}
+    return report
+
+
+def _clip(value, n=200):
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= n else text[:n] + "…"

@@ -1,0 +1,237 @@
+"""The step loop: what happens to a SpiffWorkflow instance in one action.
+
+Live actions (service layer) and replay (replay.py) call the same primitives in the same
+order — `begin`, `complete_user_task`, `fire_due_timers`, `retry_errors`, `deliver_message`,
+then `advance` — so a replay that feeds back the recorded handler outputs rebuilds exactly
+the state the live run stored.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from ..handlers import HandlerContext, HandlerRegistry, Services
+from .clock import parse_instant
+from .spec import canonical_json
+
+
+@dataclass
+class Effect:
+    """Something that happened inside an action, recorded as an event after the driver."""
+
+    kind: str
+    payload: dict
+    task_id: str | None = None
+
+
+@dataclass
+class StepLog:
+    effects: list[Effect] = field(default_factory=list)
+
+    def add(self, kind, payload, task_id=None):
+        self.effects.append(Effect(kind, payload, task_id))
+
+
+class ReplayDivergence(Exception):
+    """Replay asked for something the log does not hold (or holds differently)."""
+
+
+def _json_safe(value):
+    json.dumps(value, ensure_ascii=False)
+    return value
+
+
+class LiveDispatcher:
+    """Calls real handlers with injected services; records each call for the event log."""
+
+    def __init__(self, handlers: HandlerRegistry, services: Services, instance_id: str,
+                 process_id: str, log: StepLog):
+        self.handlers = handlers
+        self.services = services
+        self.instance_id = instance_id
+        self.process_id = process_id
+        self.log = log
+
+    def run_service_task(self, spec, task) -> bool:
+        name = spec.operation_name
+        record = {"handler": name, "task": spec.name, "inputs": None}
+        try:
+            params = spec.evaluate(task)
+            record["inputs"] = _json_safe(copy.deepcopy(params))
+            info = self.handlers.get(name)
+            if info is None:
+                raise LookupError(f"no handler named '{name}' is registered")
+            ctx = HandlerContext(params=params, data=copy.deepcopy(task.data), services=self.services,
+                                 instance_id=self.instance_id, process_id=self.process_id, task_name=spec.name)
+            value = info.func(ctx)
+            try:
+                value = json.loads(json.dumps(value, ensure_ascii=False))
+            except (TypeError, ValueError):
+                raise TypeError(f"handler '{name}' returned a {type(value).__name__}, which cannot be stored as JSON")
+        except Exception as err:  # a handler failure becomes an incident, never a crash
+            record["error"] = f"{type(err).__name__}: {err}"
+            self.log.add("handler_called", record, str(task.id))
+            task.internal_data["incident"] = {"handler": name, "message": record["error"]}
+            return False
+        record["outputs"] = value
+        self.log.add("handler_called", record, str(task.id))
+        task.internal_data.pop("incident", None)
+        task.data[spec.result_variable] = value
+        return True
+
+
+class ReplayDispatcher:
+    """Feeds recorded handler outputs back, in order, instead of calling handlers."""
+
+    def __init__(self, records: list[tuple[int, dict]]):
+        self.records = list(records)   # (event seq, payload)
+
+    def run_service_task(self, spec, task) -> bool:
+        if not self.records:
+            raise ReplayDivergence(f"service task '{spec.name}' ran, but the log records no handler call for it")
+        seq, rec = self.records.pop(0)
+        if rec.get("handler") != spec.operation_name or rec.get("task") != spec.name:
+            raise ReplayDivergence(
+                f"event {seq}: the log records handler '{rec.get('handler')}' for task '{rec.get('task')}', "
+                f"but the process called '{spec.operation_name}' for task '{spec.name}'")
+        try:
+            params = json.loads(json.dumps(spec.evaluate(task), ensure_ascii=False))
+        except Exception:
+            params = None
+        if rec.get("inputs") is not None and params != rec.get("inputs"):
+            raise ReplayDivergence(f"event {seq}: handler '{spec.operation_name}' got inputs {params}, "
+                                   f"the log records {rec.get('inputs')}")
+        if "error" in rec:
+            task.internal_data["incident"] = {"handler": rec["handler"], "message": rec["error"]}
+            return False
+        task.internal_data.pop("incident", None)
+        task.data[spec.result_variable] = copy.deepcopy(rec.get("outputs"))
+        return True
+
+
+# --- primitives ----------------------------------------------------------------
+
+def begin(workflow: BpmnWorkflow, data: dict) -> None:
+    """Put a new case's initial data on its start task."""
+    start = workflow.get_next_task(state=TaskState.READY)
+    if start is None:
+        raise WorkflowException("the process has no start task")
+    start.data.update(copy.deepcopy(data))
+
+
+def complete_user_task(workflow: BpmnWorkflow, task_id: str, data: dict):
+    task = workflow.get_task_from_id(UUID(task_id))
+    task.data.update(copy.deepcopy(data))
+    task.run()
+    return task
+
+
+def waiting_timers(workflow: BpmnWorkflow) -> list[tuple[Any, datetime | None]]:
+    """(task, due) of every waiting timer, including those behind event-based gateways
+    (SpiffWorkflow 3.2.0's `waiting_events()` hides those; the due time is in internal_data)."""
+    out = []
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if isinstance(definition, TimerEventDefinition):
+            value = task.internal_data.get("event_value")
+            if isinstance(value, dict):
+                value = value.get("next")
+            due = None
+            if value is not None:
+                try:
+                    due = TimerEventDefinition.get_datetime(str(value))
+                except ValueError:
+                    due = None
+            out.append((task, due))
+    return out
+
+
+def fire_due_timers(workflow: BpmnWorkflow, now: datetime) -> list[dict]:
+    """Fire every timer due at `now`; returns what fired."""
+    due = [(t, d) for t, d in waiting_timers(workflow) if d is not None and d <= now]
+    workflow.refresh_waiting_tasks()
+    fired = []
+    for task, at in due:
+        if not task.has_state(TaskState.WAITING):
+            fired.append({"task": task.task_spec.name, "name": task.task_spec.bpmn_name,
+                          "task_id": str(task.id), "due": at.isoformat()})
+    return fired
+
+
+def error_tasks(workflow: BpmnWorkflow):
+    return workflow.get_tasks(state=TaskState.ERROR)
+
+
+def retry_errors(workflow: BpmnWorkflow) -> list[str]:
+    """Make every errored task runnable again."""
+    retried = []
+    for task in error_tasks(workflow):
+        task.internal_data.pop("incident", None)
+        task._set_state(TaskState.READY)
+        retried.append(task.task_spec.name)
+    return retried
+
+
+def deliver_message(workflow: BpmnWorkflow, name: str, payload: dict) -> None:
+    event = BpmnEvent(MessageEventDefinition(name), payload=copy.deepcopy(payload))
+    workflow.send_event(event)
+
+
+def advance(workflow: BpmnWorkflow, log: StepLog) -> None:
+    """Run engine steps until nothing more can happen without a person, a timer or a message.
+
+    A script, condition or timer expression that fails leaves its task in ERROR (or waiting)
+    and is recorded as an incident; the case stays consistent and `retry` resumes it.
+    """
+    try:
+        for _ in range(50):
+            workflow.do_engine_steps()
+            workflow.refresh_waiting_tasks()
+            if not workflow.get_tasks(state=TaskState.READY, manual=False):
+                break
+    except SpiffWorkflowException as err:
+        task = getattr(err, "task", None)
+        if task is not None and not task.has_state(TaskState.ERROR) and task.has_state(TaskState.READY):
+            task.error()
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if task is not None:
+            task.internal_data["incident"] = {"handler": None, "message": message}
+        log.add("incident", {"task": getattr(getattr(task, "task_spec", None), "name", None),
+                             "handler": None, "message": message},
+                str(task.id) if task is not None else None)
+
+
+def state_hash(state: dict) -> str:
+    return hashlib.sha256(canonical_json(state).encode("utf-8")).hexdigest()
+
+
+def ready_user_tasks(workflow: BpmnWorkflow):
+    return workflow.get_tasks(state=TaskState.READY, manual=True)
+
+
+def next_due(workflow: BpmnWorkflow) -> datetime | None:
+    dues = [d for _, d in waiting_timers(workflow) if d is not None]
+    return min(dues) if dues else None
+
+
+def evaluate_due(workflow: BpmnWorkflow, task, expression: str | None) -> datetime | None:
+    if not expression:
+        return None
+    try:
+        value = workflow.script_engine.evaluate(task, expression)
+        return parse_instant(str(value)) if value else None
+    except Exception:
+        return None

@@ -1,0 +1,513 @@
+"""The service layer: every face (CLI, web inbox, JSON API, tests) calls these methods.
+
+Each action runs in one unit of work (one database transaction) covering the engine state,
+the open human tasks, the instance's next timer due time, incidents and the event log.
+An error a user causes raises a `ComplaintflowError` before commit, so nothing changes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+
+from ..handlers import HandlerRegistry, Services, default_registry
+from . import runtime
+from .clock import Clock, IdSequence, SystemClock, engine_context, iso
+from .db import database_url, make_engine, make_session_factory
+from .definitions import CheckResult, check_paths
+from .errors import ComplaintflowError, Conflict, InvalidInput, NotAllowed, NotFound, ValidationFailed
+from .eventlog import EventWriter
+from .expressions import ComplaintScriptEngine
+from .forms import validate_submission
+from .models import CaseCounter, Event, HumanTask, Incident, Instance, InstanceState, ProcessVersion
+from .spec import Serializer, canonical_json
+
+log = logging.getLogger("complaintflow")
+
+
+# --- injected services ------------------------------------------------------------
+
+class LogNotifier:
+    """Default notifier: writes each message to the log. Deployments plug in SMS/e-mail here."""
+
+    def __init__(self):
+        self.sent: list[dict] = []
+
+    def send(self, kind, to, message, case_number=None):
+        record = {"kind": kind, "to": to, "message": message, "case_number": case_number, "channel": "log"}
+        self.sent.append(record)
+        log.info("notify %s to %s: %s", kind, to, message)
+        return record
+
+
+class DbCaseNumbers:
+    """Case numbers from a per-(process, year) counter row, inside the action's transaction."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def next(self, process_id, year, prefix):
+        s = self.session
+        result = s.execute(update(CaseCounter)
+                           .where(CaseCounter.process_id == process_id, CaseCounter.year == year)
+                           .values(last_value=CaseCounter.last_value + 1)
+                           .returning(CaseCounter.last_value))
+        value = result.scalar_one_or_none()
+        if value is None:
+            try:
+                with s.begin_nested():
+                    s.add(CaseCounter(process_id=process_id, year=year, last_value=1))
+                value = 1
+            except IntegrityError:  # another transaction created the row first
+                return self.next(process_id, year, prefix)
+        return f"{prefix}-{year}-{value:06d}"
+
+
+class InstanceSummary:
+    """Lets handlers set case-summary fields (case number, closed time, category)."""
+
+    FIELDS = {"case_number", "closed_at", "category"}
+
+    def __init__(self, instance: Instance):
+        self.instance = instance
+
+    def set_summary(self, **fields):
+        for key, value in fields.items():
+            if key not in self.FIELDS:
+                raise ValueError(f"'{key}' is not a case summary field")
+            setattr(self.instance, key, value)
+
+
+# --- results ------------------------------------------------------------------------
+
+@dataclass
+class DeployResult:
+    process_id: str
+    version: int
+    created: bool
+    content_hash: str
+    source_path: str
+
+
+@dataclass
+class ActionResult:
+    instance_id: str
+    case_number: str | None
+    status: str
+    open_tasks: list[dict]
+    incidents: list[dict]
+    events: int
+
+
+class ComplaintService:
+    def __init__(self, database: str | None = None, *, clock: Clock | None = None,
+                 handlers: HandlerRegistry | None = None, notifier=None, engine=None):
+        self.engine = engine or make_engine(database_url(database))
+        self.sessions = make_session_factory(self.engine)
+        self.clock = clock or SystemClock()
+        self.handlers = handlers or default_registry()
+        self.notifier = notifier or LogNotifier()
+        self.serializer = Serializer()
+        self._spec_cache: dict[int, tuple] = {}
+
+    # --- unit of work -----------------------------------------------------------
+    @contextmanager
+    def uow(self):
+        session = self.sessions()
+        try:
+            yield session
+            session.commit()
+        except StaleDataError:
+            session.rollback()
+            raise Conflict("the case was changed by another action at the same time; nothing was changed — "
+                           "reload and try again")
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    # --- deploy -------------------------------------------------------------------
+    def validate(self, paths) -> CheckResult:
+        return check_paths(paths, self.handlers)
+
+    def deploy(self, paths) -> list[DeployResult]:
+        result = self.validate(paths)
+        if not result.ok:
+            raise ValidationFailed(result.problems)
+        now = self.clock.now()
+        out = []
+        with self.uow() as s:
+            for pkg in result.packages:
+                existing = s.execute(select(ProcessVersion).where(
+                    ProcessVersion.process_id == pkg.process_id,
+                    ProcessVersion.content_hash == pkg.content_hash)).scalar_one_or_none()
+                if existing is not None:
+                    out.append(DeployResult(pkg.process_id, existing.version, False, pkg.content_hash, pkg.source_path))
+                    continue
+                last = s.execute(select(func.max(ProcessVersion.version)).where(
+                    ProcessVersion.process_id == pkg.process_id)).scalar() or 0
+                s.add(ProcessVersion(process_id=pkg.process_id, version=last + 1, name=pkg.name,
+                                     content_hash=pkg.content_hash, source_path=pkg.source_path,
+                                     bpmn_xml=pkg.bpmn_xml, forms=pkg.forms, specs=pkg.specs, meta=pkg.meta,
+                                     deployed_at=now))
+                out.append(DeployResult(pkg.process_id, last + 1, True, pkg.content_hash, pkg.source_path))
+        return out
+
+    def processes(self) -> list[dict]:
+        with self.sessions() as s:
+            rows = s.execute(select(ProcessVersion.process_id, ProcessVersion.version, ProcessVersion.name,
+                                    ProcessVersion.deployed_at, ProcessVersion.content_hash)
+                             .order_by(ProcessVersion.process_id, ProcessVersion.version)).all()
+        return [{"process_id": r[0], "version": r[1], "name": r[2], "deployed_at": iso(r[3]),
+                 "content_hash": r[4]} for r in rows]
+
+    def _version(self, s, process_id, version=None) -> ProcessVersion:
+        q = select(ProcessVersion).where(ProcessVersion.process_id == process_id)
+        q = q.where(ProcessVersion.version == version) if version else q.order_by(ProcessVersion.version.desc())
+        pv = s.execute(q.limit(1)).scalar_one_or_none()
+        if pv is None:
+            known = sorted({p["process_id"] for p in self.processes()})
+            what = f"version {version} of process '{process_id}'" if version else f"process '{process_id}'"
+            raise NotFound(f"{what} is not deployed; deployed processes: {', '.join(known) or 'none'} "
+                           "(run `complaintflow deploy`)")
+        return pv
+
+    def specs_for(self, pv: ProcessVersion):
+        cached = self._spec_cache.get(pv.id)
+        if cached is None:
+            cached = self.serializer.specs_from_dict(pv.specs)
+            self._spec_cache[pv.id] = cached
+        return cached
+
+    # --- actions ----------------------------------------------------------------------
+    def start(self, process_id: str, data: dict, actor: str, *, version: int | None = None) -> ActionResult:
+        if not actor:
+            raise InvalidInput("an actor (user name) is required")
+        now = self.clock.now()
+        with self.uow() as s:
+            pv = self._version(s, process_id, version)
+            form = pv.meta.get("start_form")
+            data = validate_submission(pv.forms.get(form) if form else None, data, form or "")
+            initial = {**copy.deepcopy(pv.meta.get("initial_data") or {}), **data}
+            inst = Instance(id=str(uuid.uuid4()), process_id=pv.process_id, version_id=pv.id, version=pv.version,
+                            status="running", category=_short(initial.get("category")), received_at=now,
+                            started_by=actor, updated_at=now, last_event_seq=0, step_count=0, id_counter=0)
+            s.add(inst)
+            spec, subs = self.specs_for(pv)
+            ids = IdSequence(inst.id)
+            steplog = runtime.StepLog()
+            with engine_context(now, ids):
+                wf = BpmnWorkflow(spec, subs)
+                wf.script_engine = self._engine(s, inst, steplog)
+                runtime.begin(wf, initial)
+                runtime.advance(wf, steplog)
+            s.add(InstanceState(instance_id=inst.id, state="", state_hash=""))
+            s.flush()
+            driver = {"process_id": pv.process_id, "version": pv.version, "data": initial}
+            return self._finish(s, inst, pv, wf, ids, steplog, now, "started", actor, driver, None)
+
+    def complete_task(self, task_id: str, actor: str, data: dict, *, roles: set[str] | None = None,
+                      expected_version: int | None = None) -> ActionResult:
+        if not actor:
+            raise InvalidInput("an actor (user name) is required")
+        now = self.clock.now()
+        with self.uow() as s:
+            row = s.get(HumanTask, task_id)
+            if row is None:
+                raise NotFound(f"there is no task '{task_id}' (see `complaintflow tasks`)")
+            if row.status == "completed":
+                raise Conflict(f"task '{row.name}' ({task_id}) was already completed by {row.completed_by} "
+                               f"at {iso(row.completed_at)}; nothing was changed")
+            if row.status != "open":
+                raise Conflict(f"task '{row.name}' ({task_id}) is no longer open ({row.status}); nothing was changed")
+            if roles is not None and row.role not in roles:
+                raise NotAllowed(f"task '{row.name}' is for role '{row.role}', which {actor} does not hold")
+            inst, pv, wf, ids = self._load(s, row.instance_id, expected_version)
+            task = wf.get_task_from_id(uuid.UUID(task_id))
+            if task is None or not task.has_state(TaskState.READY):
+                raise Conflict(f"task '{row.name}' is not waiting for input any more; nothing was changed")
+            form = pv.meta["tasks"].get(row.task_spec, {}).get("form")
+            data = validate_submission(pv.forms.get(form) if form else None, data, form or "")
+            steplog = runtime.StepLog()
+            with engine_context(now, ids):
+                wf.script_engine = self._engine(s, inst, steplog)
+                runtime.complete_user_task(wf, task_id, data)
+                runtime.advance(wf, steplog)
+            row.status, row.completed_at, row.completed_by = "completed", now, actor
+            driver = {"task": row.task_spec, "name": row.name, "role": row.role, "data": data}
+            return self._finish(s, inst, pv, wf, ids, steplog, now, "task_completed", actor, driver, task_id)
+
+    def retry(self, instance_id: str, actor: str) -> ActionResult:
+        now = self.clock.now()
+        with self.uow() as s:
+            inst, pv, wf, ids = self._load(s, instance_id)
+            if not runtime.error_tasks(wf) and inst.status != "incident":
+                raise Conflict(f"case {inst.case_number or inst.id} has no open incident to retry")
+            steplog = runtime.StepLog()
+            with engine_context(now, ids):
+                wf.script_engine = self._engine(s, inst, steplog)
+                retried = runtime.retry_errors(wf)
+                runtime.advance(wf, steplog)
+            return self._finish(s, inst, pv, wf, ids, steplog, now, "retry", actor, {"tasks": retried}, None)
+
+    def send_message(self, instance_id: str, name: str, payload: dict, actor: str) -> ActionResult:
+        if not isinstance(payload, dict):
+            raise InvalidInput("a message payload must be a JSON object")
+        now = self.clock.now()
+        with self.uow() as s:
+            inst, pv, wf, ids = self._load(s, instance_id)
+            steplog = runtime.StepLog()
+            try:
+                with engine_context(now, ids):
+                    wf.script_engine = self._engine(s, inst, steplog)
+                    runtime.deliver_message(wf, name, payload)
+                    runtime.advance(wf, steplog)
+            except runtime.WorkflowException:
+                raise Conflict(f"case {inst.case_number or inst.id} is not waiting for message '{name}'")
+            return self._finish(s, inst, pv, wf, ids, steplog, now, "message_received", actor,
+                                {"message": name, "payload": payload}, None)
+
+    def tick(self, *, limit: int | None = None, progress=None) -> dict:
+        """Fire every due timer. Only instances whose earliest due time has passed are loaded;
+        each is handled in its own transaction."""
+        now = self.clock.now()
+        with self.sessions() as s:
+            q = (select(Instance.id).where(Instance.next_due_at.is_not(None), Instance.next_due_at <= now,
+                                           Instance.status != "completed").order_by(Instance.next_due_at))
+            due_ids = list(s.execute(q.limit(limit) if limit else q).scalars())
+        fired, failed = 0, []
+        for n, instance_id in enumerate(due_ids, start=1):
+            try:
+                fired += self._tick_one(instance_id, now)
+            except ComplaintflowError as err:
+                failed.append({"instance_id": instance_id, "error": str(err)})
+            if progress:
+                progress(n, len(due_ids))
+        return {"now": iso(now), "instances": len(due_ids), "timers_fired": fired, "failed": failed}
+
+    def _tick_one(self, instance_id, now) -> int:
+        with self.uow() as s:
+            inst, pv, wf, ids = self._load(s, instance_id)
+            steplog = runtime.StepLog()
+            with engine_context(now, ids):
+                wf.script_engine = self._engine(s, inst, steplog)
+                fired = runtime.fire_due_timers(wf, now)
+                if not fired:
+                    inst.next_due_at = runtime.next_due(wf)
+                    return 0
+                runtime.advance(wf, steplog)
+            first, rest = fired[0], fired[1:]
+            for extra in rest:
+                steplog.effects.insert(0, runtime.Effect("timer_fired", extra, extra["task_id"]))
+            self._finish(s, inst, pv, wf, ids, steplog, now, "timer_fired", "system", first, first["task_id"])
+            return len(fired)
+
+    # --- shared action plumbing -----------------------------------------------------------
+    def _engine(self, s, inst, steplog):
+        services = Services(clock=self.clock, case_numbers=DbCaseNumbers(s), notifier=self.notifier,
+                            case=InstanceSummary(inst))
+        dispatcher = runtime.LiveDispatcher(self.handlers, services, inst.id, inst.process_id, steplog)
+        return ComplaintScriptEngine(dispatcher)
+
+    def _load(self, s, instance_id, expected_version=None):
+        inst = s.get(Instance, instance_id)
+        if inst is None:
+            raise NotFound(f"there is no case '{instance_id}'")
+        if expected_version is not None and inst.row_version != expected_version:
+            raise Conflict(f"case {inst.case_number or inst.id} has changed since you loaded it "
+                           f"(version {expected_version}, now {inst.row_version}); nothing was changed — reload and try again")
+        if inst.status == "completed":
+            raise Conflict(f"case {inst.case_number or inst.id} is closed; nothing was changed")
+        pv = s.get(ProcessVersion, inst.version_id)
+        state = s.get(InstanceState, instance_id)
+        spec, subs = self.specs_for(pv)
+        wf = self.serializer.state_from_dict(json.loads(state.state), spec, subs)
+        return inst, pv, wf, IdSequence(inst.id, inst.id_counter)
+
+    def _finish(self, s, inst, pv, wf, ids, steplog, now, kind, actor, payload, task_id) -> ActionResult:
+        state = self.serializer.state_to_dict(wf)
+        # Not canonical_json: SpiffWorkflow restores task data as deltas against the parent
+        # task, so tasks must stay in tree order (parents first) in the stored JSON.
+        state_json = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
+        digest = runtime.state_hash(state)
+        row = s.get(InstanceState, inst.id)
+        row.state, row.state_hash = state_json, digest
+        inst.id_counter = ids.counter
+        inst.step_count += 1
+        inst.updated_at = now
+        inst.next_due_at = runtime.next_due(wf)
+        errored = runtime.error_tasks(wf)
+        if wf.is_completed():
+            inst.status = "completed"
+            inst.closed_at = inst.closed_at or now
+        else:
+            inst.status = "incident" if errored else "running"
+
+        writer = EventWriter.for_instance(s, inst)
+        writer.append(step=inst.step_count, kind=kind, at=now, actor=actor, task_id=task_id, payload=payload,
+                      state_after=digest)
+        for eff in steplog.effects:
+            writer.append(step=inst.step_count, kind=eff.kind, at=now, actor="system", task_id=eff.task_id,
+                          payload=eff.payload)
+        self._sync_incidents(s, inst, errored, writer, now)
+        self._sync_tasks(s, inst, pv, wf, now)
+        s.flush()
+        return ActionResult(inst.id, inst.case_number, inst.status, self._open_tasks(s, inst.id),
+                            self._incidents(s, inst.id, open_only=True), inst.last_event_seq)
+
+    def _sync_incidents(self, s, inst, errored, writer, now):
+        open_rows = {r.task_id: r for r in s.execute(select(Incident).where(
+            Incident.instance_id == inst.id, Incident.resolved_at.is_(None))).scalars()}
+        errored_ids = set()
+        for task in errored:
+            tid = str(task.id)
+            errored_ids.add(tid)
+            info = task.internal_data.get("incident") or {}
+            message = info.get("message") or "the task failed"
+            if tid in open_rows:
+                open_rows[tid].attempts += 1
+                open_rows[tid].message = message
+            else:
+                s.add(Incident(instance_id=inst.id, task_id=tid, task_spec=task.task_spec.name,
+                               handler=info.get("handler"), message=message, attempts=1, created_at=now))
+            writer.append(step=inst.step_count, kind="incident", at=now, actor="system", task_id=tid,
+                          payload={"task": task.task_spec.name, "handler": info.get("handler"), "message": message})
+        for tid, row in open_rows.items():
+            if tid not in errored_ids:
+                row.resolved_at = now
+
+    def _sync_tasks(self, s, inst, pv, wf, now):
+        open_rows = {r.id: r for r in s.execute(select(HumanTask).where(
+            HumanTask.instance_id == inst.id, HumanTask.status == "open")).scalars()}
+        ready = {str(t.id): t for t in runtime.ready_user_tasks(wf)}
+        for tid, row in open_rows.items():
+            if tid not in ready:
+                row.status = "cancelled"
+                row.completed_at = now
+        for tid, task in ready.items():
+            if tid in open_rows:
+                continue
+            meta = pv.meta["tasks"].get(task.task_spec.name, {})
+            s.add(HumanTask(id=tid, instance_id=inst.id, process_id=inst.process_id, task_spec=task.task_spec.name,
+                            name=meta.get("name") or task.task_spec.bpmn_name or task.task_spec.name,
+                            role=meta.get("role") or task.task_spec.lane, form=meta.get("form"), status="open",
+                            created_at=now, due_at=runtime.evaluate_due(wf, task, meta.get("due"))))
+
+    # --- queries (never load engine state) ---------------------------------------------
+    def _open_tasks(self, s, instance_id):
+        rows = s.execute(select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.status == "open")
+                         .order_by(HumanTask.created_at, HumanTask.task_spec)).scalars()
+        return [task_dict(r) for r in rows]
+
+    def _incidents(self, s, instance_id, open_only=False):
+        q = select(Incident).where(Incident.instance_id == instance_id)
+        if open_only:
+            q = q.where(Incident.resolved_at.is_(None))
+        return [incident_dict(r) for r in s.execute(q.order_by(Incident.id)).scalars()]
+
+    def list_tasks(self, *, role: str | None = None, instance_id: str | None = None,
+                   roles: set[str] | None = None, limit: int = 500) -> list[dict]:
+        q = (select(HumanTask, Instance.case_number).join(Instance, Instance.id == HumanTask.instance_id)
+             .where(HumanTask.status == "open"))
+        if role:
+            q = q.where(HumanTask.role == role)
+        if roles is not None:
+            q = q.where(HumanTask.role.in_(roles))
+        if instance_id:
+            q = q.where(HumanTask.instance_id == instance_id)
+        q = q.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at).limit(limit)
+        with self.sessions() as s:
+            return [dict(task_dict(t), case_number=cn) for t, cn in s.execute(q).all()]
+
+    def get_task(self, task_id: str) -> dict:
+        with self.sessions() as s:
+            row = s.get(HumanTask, task_id)
+            if row is None:
+                raise NotFound(f"there is no task '{task_id}'")
+            return task_dict(row)
+
+    def task_form(self, task_id: str) -> dict | None:
+        with self.sessions() as s:
+            row = s.get(HumanTask, task_id)
+            if row is None:
+                raise NotFound(f"there is no task '{task_id}'")
+            inst = s.get(Instance, row.instance_id)
+            pv = s.get(ProcessVersion, inst.version_id)
+            return pv.forms.get(row.form) if row.form else None
+
+    def list_cases(self, *, process_id: str | None = None, status: str | None = None, limit: int = 200) -> list[dict]:
+        q = select(Instance)
+        if process_id:
+            q = q.where(Instance.process_id == process_id)
+        if status:
+            q = q.where(Instance.status == status)
+        with self.sessions() as s:
+            return [case_dict(i) for i in s.execute(q.order_by(Instance.received_at.desc()).limit(limit)).scalars()]
+
+    def show(self, instance_id: str) -> dict:
+        with self.sessions() as s:
+            inst = self._find_case(s, instance_id)
+            out = case_dict(inst)
+            out["open_tasks"] = self._open_tasks(s, inst.id)
+            out["incidents"] = self._incidents(s, inst.id)
+            out["completed_tasks"] = [task_dict(r) for r in s.execute(
+                select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.status != "open")
+                .order_by(HumanTask.completed_at)).scalars()]
+            return out
+
+    def _find_case(self, s, ref: str) -> Instance:
+        inst = s.get(Instance, ref)
+        if inst is None:
+            inst = s.execute(select(Instance).where(Instance.case_number == ref)).scalar_one_or_none()
+        if inst is None:
+            raise NotFound(f"there is no case '{ref}' (give an instance id or a case number)")
+        return inst
+
+    def history(self, instance_id: str) -> list[dict]:
+        from .eventlog import event_dict
+        with self.sessions() as s:
+            inst = self._find_case(s, instance_id)
+            rows = s.execute(select(Event).where(Event.instance_id == inst.id).order_by(Event.seq)).scalars()
+            return [event_dict(e) for e in rows]
+
+    def replay(self, instance_id: str, *, until: int | None = None):
+        from .replay import replay_instance
+        with self.sessions() as s:
+            inst = self._find_case(s, instance_id)
+            return replay_instance(self, s, inst, until=until)
+
+
+def _short(value):
+    return None if value is None else str(value)[:100]
+
+
+def task_dict(t: HumanTask) -> dict:
+    return {"task_id": t.id, "instance_id": t.instance_id, "process_id": t.process_id, "task": t.task_spec,
+            "name": t.name, "role": t.role, "form": t.form, "status": t.status, "created": iso(t.created_at),
+            "due": iso(t.due_at), "completed": iso(t.completed_at), "completed_by": t.completed_by}
+
+
+def incident_dict(r: Incident) -> dict:
+    return {"id": r.id, "task_id": r.task_id, "task": r.task_spec, "handler": r.handler, "message": r.message,
+            "attempts": r.attempts, "created": iso(r.created_at), "resolved": iso(r.resolved_at)}
+
+
+def case_dict(i: Instance) -> dict:
+    return {"instance_id": i.id, "process_id": i.process_id, "version": i.version, "status": i.status,
+            "case_number": i.case_number, "category": i.category, "received": iso(i.received_at),
+            "closed": iso(i.closed_at), "next_due": iso(i.next_due_at), "started_by": i.started_by,
+            "events": i.last_event_seq, "row_version": i.row_version}

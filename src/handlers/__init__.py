@@ -1,0 +1,100 @@
+"""Service-task handlers: small functions over task data plus injected services.
+
+A service task in BPMN names a handler (`spiffworkflow:serviceTaskOperator id="case_number.assign"`).
+The engine looks the name up in a `HandlerRegistry`; `default_registry()` holds the handlers
+shipped here, one module per concern. A handler receives a `HandlerContext` and returns a
+JSON-serialisable value, which the engine stores in the task's result variable and records
+in the event log (so replay can feed it back without calling the handler again).
+
+Handlers never import Flask or the engine's storage; what they may touch arrives in
+`ctx.services`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Protocol
+
+
+class CaseNumbers(Protocol):
+    def next(self, process_id: str, year: int, prefix: str) -> str: ...
+
+
+class Notifier(Protocol):
+    def send(self, kind: str, to: str | None, message: str, case_number: str | None = None) -> dict: ...
+
+
+class CaseRecord(Protocol):
+    def set_summary(self, **fields: Any) -> None: ...
+
+
+@dataclass
+class Services:
+    clock: Any                 # engine.clock.Clock
+    case_numbers: CaseNumbers
+    notifier: Notifier
+    case: CaseRecord
+
+
+@dataclass
+class HandlerContext:
+    params: dict[str, Any]     # the service task's evaluated parameters
+    data: dict[str, Any]       # a copy of the task data; changing it changes nothing
+    services: Services
+    instance_id: str
+    process_id: str
+    task_name: str             # BPMN id of the service task
+
+    def now(self) -> datetime:
+        return self.services.clock.now()
+
+
+Handler = Callable[[HandlerContext], Any]
+
+
+@dataclass
+class HandlerInfo:
+    name: str
+    func: Handler
+    summary: str = ""
+    params: tuple[str, ...] = field(default_factory=tuple)
+
+
+class HandlerRegistry:
+    def __init__(self):
+        self._handlers: dict[str, HandlerInfo] = {}
+
+    def register(self, name: str, func: Handler | None = None, *, params: tuple[str, ...] = ()):
+        """Register `func` under `name`; usable as a decorator."""
+        def add(f: Handler) -> Handler:
+            if name in self._handlers:
+                raise ValueError(f"handler '{name}' is registered twice")
+            doc = (f.__doc__ or "").strip().splitlines()
+            self._handlers[name] = HandlerInfo(name, f, doc[0] if doc else "", tuple(params))
+            return f
+        return add(func) if func is not None else add
+
+    def get(self, name: str) -> HandlerInfo | None:
+        return self._handlers.get(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._handlers
+
+    def names(self) -> list[str]:
+        return sorted(self._handlers)
+
+    def copy(self) -> "HandlerRegistry":
+        other = HandlerRegistry()
+        other._handlers = dict(self._handlers)
+        return other
+
+
+def default_registry() -> HandlerRegistry:
+    """The handlers shipped with complaintflow."""
+    from . import case, case_number, notify, rework
+
+    registry = HandlerRegistry()
+    for module in (case_number, notify, rework, case):
+        module.register(registry)
+    return registry

@@ -1,0 +1,39 @@
+"""Messages to complainants and staff. The notifier service decides how they travel
+(SMS, e-mail, letter); handlers only say what is sent to whom."""
+
+from ..engine.clock import local_iso, parse_instant
+
+
+def _when(text):
+    try:
+        return local_iso(parse_instant(str(text)))
+    except ValueError:
+        return str(text)
+
+
+def receipt(ctx):
+    """Send the complainant a receipt with the tracking number and the promised resolution time."""
+    p = ctx.params
+    message = (f"您的投诉已受理，受理编号 {p.get('case_number')}。"
+               f"我们承诺在 {_when(p.get('promised_resolution_at'))} 前给您答复。")
+    return ctx.services.notifier.send("receipt", p.get("contact"), message, p.get("case_number"))
+
+
+def refusal(ctx):
+    """Tell the complainant the complaint is not accepted, with the reason."""
+    p = ctx.params
+    message = f"您的投诉（编号 {p.get('case_number')}）不予受理，理由：{p.get('reason')}。"
+    return ctx.services.notifier.send("refusal", p.get("contact"), message, p.get("case_number"))
+
+
+def report_major(ctx):
+    """Report a major complaint to management at once."""
+    p = ctx.params
+    message = f"重大投诉 {p.get('case_number')} 需立即处理：{p.get('content')}"
+    return ctx.services.notifier.send("report_major", "role:manager", message, p.get("case_number"))
+
+
+def register(registry):
+    registry.register("notify.receipt", receipt, params=("case_number", "contact", "promised_resolution_at"))
+    registry.register("notify.refusal", refusal, params=("case_number", "contact", "reason"))
+    registry.register("notify.report_major", report_major, params=("case_number", "content"))

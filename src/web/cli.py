@@ -1,0 +1,388 @@
+"""The `complaintflow` command. Every command goes through the service layer.
+
+Global options: `--db URL` (or COMPLAINTFLOW_DATABASE_URL) and `--now ISO` (or
+COMPLAINTFLOW_NOW) to act at a chosen moment. Read commands take `--json`; the keys are
+documented in docs/cli.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ..engine.clock import FixedClock, local_iso, parse_instant
+from ..engine.errors import ComplaintflowError, InvalidInput, ValidationFailed
+from ..engine.service import ComplaintService
+from .schemas import dump, dump_json
+
+
+class Ctx:
+    def __init__(self, db, now):
+        self.db = db
+        self.now = now
+        self._service = None
+
+    @property
+    def service(self) -> ComplaintService:
+        if self._service is None:
+            clock = FixedClock(self.now) if self.now else None
+            self._service = ComplaintService(self.db, clock=clock)
+        return self._service
+
+
+def _now_option(value):
+    if not value:
+        return None
+    try:
+        return parse_instant(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err))
+
+
+def read_data(text: str | None) -> dict:
+    """Parse --data: inline JSON, or @path to a JSON file."""
+    if text is None:
+        return {}
+    source = "--data"
+    if text.startswith("@"):
+        path = Path(text[1:])
+        if not path.is_file():
+            raise InvalidInput(f"--data file '{path}' does not exist")
+        source, text = str(path), path.read_text(encoding="utf-8")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InvalidInput(f"{source} is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})")
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{source} must be a JSON object, e.g. {{\"field\": \"value\"}}")
+    return value
+
+
+def emit(obj, as_json: bool, text_fn):
+    if as_json:
+        click.echo(dump_json(obj))
+    else:
+        text_fn(obj)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", envvar="COMPLAINTFLOW_DATABASE_URL", help="SQLAlchemy database URL (default: SQLite file var/complaintflow.sqlite3).")
+@click.option("--now", "now", envvar="COMPLAINTFLOW_NOW", callback=lambda c, p, v: _now_option(v),
+              help="Act as if it were this moment (ISO 8601; no offset means Asia/Shanghai).")
+@click.pass_context
+def cli(ctx, db, now):
+    """complaintflow: complaint procedures as BPMN processes."""
+    ctx.obj = Ctx(db, now)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def validate(obj, paths, as_json):
+    """Check BPMN, DMN and form files; report every problem."""
+    result = obj.service.validate(paths)
+    payload = {"ok": result.ok, "files": result.files, "problems": [p.as_dict() for p in result.problems],
+               "processes": [p.process_id for p in result.packages]}
+
+    def text(_):
+        for p in result.problems:
+            click.echo(str(p))
+        if result.ok:
+            click.echo(f"OK: {len(result.files)} file(s), processes: {', '.join(payload['processes'])}")
+        else:
+            click.echo(f"{len(result.problems)} problem(s) in {len(result.files)} file(s)", err=True)
+    emit(payload, as_json, text)
+    if not result.ok:
+        sys.exit(ValidationFailed.exit_code)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def deploy(obj, paths, as_json):
+    """Validate, then deploy (default: processes/). Changed files become new versions."""
+    results = obj.service.deploy(paths or ["processes"])
+    payload = [r.__dict__ for r in results]
+
+    def text(_):
+        for r in results:
+            state = "deployed as new version" if r.created else "unchanged, still version"
+            click.echo(f"{r.process_id}: {state} {r.version} ({r.source_path})")
+    emit(payload, as_json, text)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def processes(obj, as_json):
+    """List deployed process versions."""
+    rows = obj.service.processes()
+    emit(rows, as_json, lambda rows: [click.echo(f"{r['process_id']} v{r['version']}  {r['name']}  "
+                                                 f"deployed {local_iso(parse_instant(r['deployed_at']))}") for r in rows])
+
+
+@cli.command()
+@click.argument("process_id")
+@click.option("--data", help="Intake data: JSON, or @file.json")
+@click.option("--user", default="cli", show_default=True, help="Who registers the case.")
+@click.option("--version", type=int, help="Process version (default: latest).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def start(obj, process_id, data, user, version, as_json):
+    """Start a case; prints its id and case number."""
+    result = obj.service.start(process_id, read_data(data), user, version=version)
+    emit(result.__dict__, as_json, lambda r: (
+        click.echo(f"started {r['instance_id']} case number {r['case_number'] or '-'} ({r['status']})"),
+        _print_tasks(r["open_tasks"]), _print_incidents(r["incidents"])))
+
+
+@cli.command()
+@click.option("--role")
+@click.option("--instance", "instance_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def tasks(obj, role, instance_id, as_json):
+    """Open human tasks, soonest due first."""
+    rows = obj.service.list_tasks(role=role, instance_id=instance_id)
+    emit(rows, as_json, _print_tasks)
+
+
+@cli.command()
+@click.option("--process", "process_id")
+@click.option("--status", type=click.Choice(["running", "incident", "completed"]))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def cases(obj, process_id, status, as_json):
+    """Case summaries, newest first."""
+    rows = obj.service.list_cases(process_id=process_id, status=status)
+    emit(rows, as_json, lambda rows: [click.echo(
+        f"{r['instance_id']}  {r['case_number'] or '-':16} {r['process_id']} v{r['version']}  {r['status']:9} "
+        f"received {local_iso(parse_instant(r['received']))}") for r in rows])
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def show(obj, ref, as_json):
+    """One case: summary, open tasks, incidents (REF: instance id or case number)."""
+    case = obj.service.show(ref)
+
+    def text(c):
+        click.echo(f"case {c['case_number'] or '-'}  ({c['instance_id']})")
+        click.echo(f"  process   {c['process_id']} version {c['version']}")
+        click.echo(f"  status    {c['status']}")
+        click.echo(f"  category  {c['category'] or '-'}")
+        click.echo(f"  received  {_t(c['received'])}")
+        click.echo(f"  closed    {_t(c['closed'])}")
+        click.echo(f"  next timer {_t(c['next_due'])}")
+        click.echo("open tasks:")
+        _print_tasks(c["open_tasks"], indent="  ")
+        if c["incidents"]:
+            click.echo("incidents:")
+            _print_incidents(c["incidents"], indent="  ")
+    emit(case, as_json, text)
+
+
+@cli.command()
+@click.argument("task_id")
+@click.option("--user", required=True, help="Who completes the task.")
+@click.option("--data", help="Form data: JSON, or @file.json")
+@click.option("--if-version", "expected_version", type=int,
+              help="Refuse if the case changed since this row_version (see show --json).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def complete(obj, task_id, user, data, expected_version, as_json):
+    """Complete a human task with its form data."""
+    result = obj.service.complete_task(task_id, user, read_data(data), expected_version=expected_version)
+    emit(result.__dict__, as_json, lambda r: (
+        click.echo(f"completed; case {r['case_number'] or r['instance_id']} is {r['status']}"),
+        _print_tasks(r["open_tasks"]), _print_incidents(r["incidents"])))
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--user", default="cli", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def retry(obj, ref, user, as_json):
+    """Retry the failed steps (incidents) of a case."""
+    instance_id = obj.service.show(ref)["instance_id"]
+    result = obj.service.retry(instance_id, user)
+    emit(result.__dict__, as_json, lambda r: (
+        click.echo(f"retried; case {r['case_number'] or r['instance_id']} is {r['status']}"),
+        _print_tasks(r["open_tasks"]), _print_incidents(r["incidents"])))
+
+
+@cli.command()
+@click.argument("ref")
+@click.argument("name")
+@click.option("--data", help="Message payload: JSON, or @file.json")
+@click.option("--user", default="cli", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def message(obj, ref, name, data, user, as_json):
+    """Deliver a BPMN message to a waiting case."""
+    instance_id = obj.service.show(ref)["instance_id"]
+    result = obj.service.send_message(instance_id, name, read_data(data), user)
+    emit(result.__dict__, as_json, lambda r: click.echo(f"delivered; case is {r['status']}"))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@click.pass_obj
+def tick(obj, as_json, quiet):
+    """Fire every timer that is due now (only due cases are loaded)."""
+    def progress(n, total):
+        if not quiet and not as_json and total >= 20 and (n % 50 == 0 or n == total):
+            click.echo(f"  {n}/{total} cases", err=True)
+    result = obj.service.tick(progress=progress)
+    emit(result, as_json, lambda r: (
+        click.echo(f"{r['now']}: {r['timers_fired']} timer(s) fired in {r['instances']} case(s)"),
+        [click.echo(f"  failed {f['instance_id']}: {f['error']}", err=True) for f in r["failed"]]))
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def history(obj, ref, as_json):
+    """The case's event log: who did what, when, with what data."""
+    rows = obj.service.history(ref)
+
+    def text(rows):
+        for e in rows:
+            click.echo(f"{e['seq']:>4}  {_t(e['at'])}  {e['kind']:17} {e['actor'] or '':10} {_describe(e)}")
+    emit(rows, as_json, text)
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--verify", is_flag=True, help="Compare the rebuilt state with the stored one.")
+@click.option("--until", type=int, help="Show the case as it was after event N.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def replay(obj, ref, verify, until, as_json):
+    """Rebuild a case from its event log alone."""
+    report = obj.service.replay(ref, until=until)
+
+    def text(r):
+        click.echo(f"replayed {r['replayed_until']} of {r['events']} event(s)")
+        st = r.get("state") or {}
+        if st:
+            click.echo(f"  completed: {st['completed']}")
+            for t in st["open_tasks"]:
+                click.echo(f"  open task: {t['name']} [{t['role']}] {t['task_id']}")
+            for t in st["waiting_timers"]:
+                click.echo(f"  waiting timer: {t['task']} due {_t(t['due'])}")
+            for t in st["errored_tasks"]:
+                click.echo(f"  failed task: {t}")
+        if r["consistent"] is True:
+            click.echo("consistent: the state rebuilt from the log equals the stored state")
+        elif r["consistent"] is False:
+            d = r["first_difference"]
+            click.echo(f"INCONSISTENT at event {d.get('event')}: {d.get('reason')}")
+            if d.get("path"):
+                click.echo(f"  path {d['path']}: rebuilt {d['rebuilt']} / stored {d['stored']}")
+    emit(report.as_dict(), as_json, text)
+    if verify and until is None and report.consistent is not True:
+        sys.exit(7)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--tick-seconds", default=lambda: int(os.environ.get("COMPLAINTFLOW_TICK_SECONDS", "30")),
+              show_default="30", type=int, help="How often the scheduler fires due timers.")
+@click.option("--no-deploy", is_flag=True, help="Do not deploy processes/ at start.")
+@click.pass_obj
+def serve(obj, host, port, tick_seconds, no_deploy):
+    """Run the web service with the timer scheduler (embedded default: SQLite, processes deployed)."""
+    from .app import create_app
+    from .scheduler import start_scheduler
+    service = obj.service
+    if not no_deploy and Path("processes").is_dir():
+        for r in service.deploy(["processes"]):
+            click.echo(f"{r.process_id}: version {r.version}{' (new)' if r.created else ''}")
+    scheduler = start_scheduler(service, tick_seconds)
+    click.echo(f"ticking every {tick_seconds}s; serving on http://{host}:{port}/")
+    try:
+        create_app(service).run(host=host, port=port)
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+# --- output helpers -------------------------------------------------------------
+
+def _t(value):
+    return local_iso(parse_instant(value)) if value else "-"
+
+
+def _print_tasks(rows, indent=""):
+    if not rows:
+        click.echo(f"{indent}(no open tasks)")
+    for t in rows:
+        case = t.get("case_number") or ""
+        click.echo(f"{indent}{t['task_id']}  {t['name']}  [{t['role']}]  {case}  due {_t(t['due'])}")
+
+
+def _print_incidents(rows, indent=""):
+    for i in rows:
+        if not i.get("resolved"):
+            click.echo(f"{indent}INCIDENT in task {i['task']} (handler {i['handler'] or '-'}): {i['message']} "
+                       f"— fix the cause, then `complaintflow retry`")
+
+
+def _describe(e) -> str:
+    p = e["payload"]
+    k = e["kind"]
+    if k == "started":
+        return f"process {p.get('process_id')} v{p.get('version')} data={json.dumps(p.get('data'), ensure_ascii=False)}"
+    if k == "task_completed":
+        return f"{p.get('name')} [{p.get('role')}] data={json.dumps(p.get('data'), ensure_ascii=False)}"
+    if k == "handler_called":
+        result = f"error={p['error']}" if "error" in p else f"outputs={json.dumps(p.get('outputs'), ensure_ascii=False)}"
+        return f"{p.get('handler')} ({p.get('task')}) inputs={json.dumps(p.get('inputs'), ensure_ascii=False)} {result}"
+    if k == "timer_fired":
+        return f"{p.get('name') or p.get('task')} due {_t(p.get('due'))}"
+    if k == "incident":
+        return f"{p.get('task')}: {p.get('message')}"
+    return json.dumps(p, ensure_ascii=False)
+
+
+def main():
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except ValidationFailed as err:
+        for p in err.problems:
+            click.echo(str(p), err=True)
+        click.echo(f"error: {err}", err=True)
+        sys.exit(err.exit_code)
+    except InvalidInput as err:
+        click.echo(f"error: {err}", err=True)
+        for field, msgs in err.field_errors.items():
+            for m in msgs:
+                click.echo(f"  {field}: {m}", err=True)
+        sys.exit(err.exit_code)
+    except ComplaintflowError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(err.exit_code)
+    except SystemExit:
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Output shapes of the read commands and the JSON API (marshmallow), documented in docs/cli.md.
+
+Dumping through these schemas keeps every `--json` output to its documented keys.
+"""
+
+from __future__ import annotations
+
+import json
+
+from marshmallow import Schema, fields
+
+
+class TaskSchema(Schema):
+    task_id = fields.String()
+    instance_id = fields.String()
+    process_id = fields.String()
+    case_number = fields.String(allow_none=True)
+    task = fields.String()
+    name = fields.String()
+    role = fields.String(allow_none=True)
+    form = fields.String(allow_none=True)
+    status = fields.String()
+    created = fields.String()
+    due = fields.String(allow_none=True)
+    completed = fields.String(allow_none=True)
+    completed_by = fields.String(allow_none=True)
+
+
+class IncidentSchema(Schema):
+    id = fields.Integer()
+    task_id = fields.String()
+    task = fields.String()
+    handler = fields.String(allow_none=True)
+    message = fields.String()
+    attempts = fields.Integer()
+    created = fields.String()
+    resolved = fields.String(allow_none=True)
+
+
+class CaseSchema(Schema):
+    instance_id = fields.String()
+    process_id = fields.String()
+    version = fields.Integer()
+    status = fields.String()
+    case_number = fields.String(allow_none=True)
+    category = fields.String(allow_none=True)
+    received = fields.String()
+    closed = fields.String(allow_none=True)
+    next_due = fields.String(allow_none=True)
+    started_by = fields.String()
+    events = fields.Integer()
+    row_version = fields.Integer()
+    open_tasks = fields.List(fields.Nested(TaskSchema))
+    completed_tasks = fields.List(fields.Nested(TaskSchema))
+    incidents = fields.List(fields.Nested(IncidentSchema))
+
+
+class EventSchema(Schema):
+    seq = fields.Integer()
+    step = fields.Integer()
+    kind = fields.String()
+    at = fields.String()
+    actor = fields.String(allow_none=True)
+    task_id = fields.String(allow_none=True)
+    payload = fields.Dict()
+    state_after = fields.String(allow_none=True)
+
+
+SCHEMAS = {"task": TaskSchema(), "case": CaseSchema(), "event": EventSchema(), "incident": IncidentSchema()}
+
+
+def dump(kind: str, obj, many: bool = False):
+    return SCHEMAS[kind].dump(obj, many=many)
+
+
+def dump_json(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=2, default=str)
