@@ -70,6 +70,10 @@ def _describe(node: ast.AST) -> str:
 
 
 def _check_tree(tree: ast.AST, allowed: tuple, text: str) -> None:
+    for node in ast.walk(tree):  # underscore names first: the clearest reason to refuse
+        name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+        if name.startswith("_"):
+            raise ExpressionRefused(f"'{text.strip()}' uses '{name}'; names starting with '_' are not allowed")
     for node in ast.walk(tree):
         if not isinstance(node, allowed):
             raise ExpressionRefused(f"'{text.strip()}' uses {_describe(node)}, which process expressions may not use")

@@ -162,7 +162,7 @@ def waiting_timers(workflow: BpmnWorkflow) -> list[tuple[Any, datetime | None]]:
 def fire_due_timers(workflow: BpmnWorkflow, now: datetime) -> list[dict]:
     """Fire every timer due at `now`; returns what fired."""
     due = [(t, d) for t, d in waiting_timers(workflow) if d is not None and d <= now]
-    workflow.refresh_waiting_tasks()
+    workflow.refresh_timers()
     fired = []
     for task, at in due:
         if not task.has_state(TaskState.WAITING):
@@ -199,7 +199,7 @@ def advance(workflow: BpmnWorkflow, log: StepLog) -> None:
     try:
         for _ in range(50):
             workflow.do_engine_steps()
-            workflow.refresh_waiting_tasks()
+            workflow.refresh_timers()
             if not workflow.get_tasks(state=TaskState.READY, manual=False):
                 break
     except SpiffWorkflowException as err:

@@ -69,7 +69,29 @@ def emit(obj, as_json: bool, text_fn):
         text_fn(obj)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Turns errors a user can cause into a message and an exit code (docs/cli.md)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ValidationFailed as err:
+            for p in err.problems:
+                click.echo(str(p), err=True)
+            click.echo(f"error: {err}", err=True)
+            ctx.exit(err.exit_code)
+        except InvalidInput as err:
+            click.echo(f"error: {err}", err=True)
+            for field, msgs in err.field_errors.items():
+                for m in msgs:
+                    click.echo(f"  {field}: {m}", err=True)
+            ctx.exit(err.exit_code)
+        except ComplaintflowError as err:
+            click.echo(f"error: {err}", err=True)
+            ctx.exit(err.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", envvar="COMPLAINTFLOW_DATABASE_URL", help="SQLAlchemy database URL (default: SQLite file var/complaintflow.sqlite3).")
 @click.option("--now", "now", envvar="COMPLAINTFLOW_NOW", callback=lambda c, p, v: _now_option(v),
               help="Act as if it were this moment (ISO 8601; no offset means Asia/Shanghai).")
@@ -150,7 +172,7 @@ def start(obj, process_id, data, user, version, as_json):
 def tasks(obj, role, instance_id, as_json):
     """Open human tasks, soonest due first."""
     rows = obj.service.list_tasks(role=role, instance_id=instance_id)
-    emit(rows, as_json, _print_tasks)
+    emit(dump("task", rows, many=True) if as_json else rows, as_json, _print_tasks)
 
 
 @cli.command()
@@ -187,7 +209,7 @@ def show(obj, ref, as_json):
         if c["incidents"]:
             click.echo("incidents:")
             _print_incidents(c["incidents"], indent="  ")
-    emit(case, as_json, text)
+    emit(dump("case", case) if as_json else case, as_json, text)
 
 
 @cli.command()
@@ -260,7 +282,7 @@ def history(obj, ref, as_json):
     def text(rows):
         for e in rows:
             click.echo(f"{e['seq']:>4}  {_t(e['at'])}  {e['kind']:17} {e['actor'] or '':10} {_describe(e)}")
-    emit(rows, as_json, text)
+    emit(dump("event", rows, many=True) if as_json else rows, as_json, text)
 
 
 @cli.command()
@@ -358,30 +380,7 @@ def _describe(e) -> str:
 
 
 def main():
-    try:
-        cli(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(1)
-    except click.ClickException as err:
-        err.show()
-        sys.exit(err.exit_code)
-    except ValidationFailed as err:
-        for p in err.problems:
-            click.echo(str(p), err=True)
-        click.echo(f"error: {err}", err=True)
-        sys.exit(err.exit_code)
-    except InvalidInput as err:
-        click.echo(f"error: {err}", err=True)
-        for field, msgs in err.field_errors.items():
-            for m in msgs:
-                click.echo(f"  {field}: {m}", err=True)
-        sys.exit(err.exit_code)
-    except ComplaintflowError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(err.exit_code)
-    except SystemExit:
-        raise
+    cli()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,105 @@
+"""Shared fixtures: a controlled clock, a fake notifier, and services on a real SQLite file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from complaintflow.engine.clock import FixedClock, parse_instant
+from complaintflow.engine.service import ComplaintService
+from complaintflow.handlers import default_registry
+
+ROOT = Path(__file__).resolve().parent.parent
+PROCESSES = ROOT / "processes"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+class FakeNotifier:
+    """Records what would have been sent to complainants and staff."""
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, kind, to, message, case_number=None):
+        record = {"kind": kind, "to": to, "message": message, "case_number": case_number, "channel": "fake"}
+        self.sent.append(record)
+        return record
+
+    def kinds(self):
+        return [m["kind"] for m in self.sent]
+
+
+class Switch:
+    """Lets a test make the `test.flaky` handler fail or succeed."""
+
+    def __init__(self):
+        self.fail = True
+        self.calls = 0
+
+
+@pytest.fixture
+def clock():
+    return FixedClock(parse_instant("2026-05-06T09:00:00+08:00"))  # a Wednesday
+
+
+@pytest.fixture
+def notifier():
+    return FakeNotifier()
+
+
+@pytest.fixture
+def switch():
+    return Switch()
+
+
+@pytest.fixture
+def registry(switch):
+    reg = default_registry()
+
+    def flaky(ctx):
+        switch.calls += 1
+        if switch.fail:
+            raise RuntimeError("upstream system unavailable")
+        return {"verdict_seen": ctx.params["verdict"]}
+
+    reg.register("test.flaky", flaky)
+    return reg
+
+
+@pytest.fixture
+def db_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'test.sqlite3'}"
+
+
+@pytest.fixture
+def make_service(db_url, clock, registry, notifier):
+    def make(url=None):
+        return ComplaintService(url or db_url, clock=clock, handlers=registry, notifier=notifier)
+    return make
+
+
+@pytest.fixture
+def service(make_service):
+    return make_service()
+
+
+@pytest.fixture
+def mini_dir(tmp_path):
+    """A private copy of the small test process, free to edit."""
+    target = tmp_path / "mini"
+    shutil.copytree(FIXTURES / "mini", target)
+    return target
+
+
+@pytest.fixture
+def mini(service, mini_dir):
+    service.deploy([mini_dir])
+    return service
+
+
+def open_task(service, instance_id, task):
+    rows = [t for t in service.list_tasks(instance_id=instance_id) if t["task"] == task]
+    assert rows, f"no open task '{task}'; open: {[t['task'] for t in service.list_tasks(instance_id=instance_id)]}"
+    return rows[0]
