@@ -162,6 +162,10 @@ def waiting_timers(workflow: BpmnWorkflow) -> list[tuple[Any, datetime | None]]:
 def fire_due_timers(workflow: BpmnWorkflow, now: datetime) -> list[dict]:
     """Fire every timer due at `now`; returns what fired."""
     due = [(t, d) for t, d in waiting_timers(workflow) if d is not None and d <= now]
+    for task, _ in due:
+        # SpiffWorkflow fires only strictly after the due moment; a limit due at 12:00 is
+        # reached at 12:00, so we mark it fired ourselves.
+        task._set_internal_data(event_fired=True)
     workflow.refresh_timers()
     fired = []
     for task, at in due:

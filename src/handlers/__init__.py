@@ -90,11 +90,22 @@ class HandlerRegistry:
         return other
 
 
-def default_registry() -> HandlerRegistry:
-    """The handlers shipped with complaintflow."""
+def default_registry(extra_modules: str | None = None) -> HandlerRegistry:
+    """The handlers shipped with complaintflow, plus those of the modules named in
+    COMPLAINTFLOW_HANDLERS (comma-separated import paths; each module has `register(registry)`)."""
+    import importlib
+    import os
+
     from . import case, case_number, notify, rework
 
     registry = HandlerRegistry()
-    for module in (case_number, notify, rework, case):
+    modules = [case_number, notify, rework, case]
+    names = extra_modules if extra_modules is not None else os.environ.get("COMPLAINTFLOW_HANDLERS", "")
+    for name in filter(None, (n.strip() for n in names.split(","))):
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError as err:
+            raise RuntimeError(f"COMPLAINTFLOW_HANDLERS names '{name}', which cannot be imported: {err}") from err
+    for module in modules:
         module.register(registry)
     return registry
