@@ -69,7 +69,7 @@ def _summarise(wf, pv) -> dict:
     return {
         "completed": wf.is_completed(),
         "open_tasks": tasks,
-        "waiting_timers": [{"task": t.task_spec.name, "due": iso(d)} for t, d in runtime.waiting_timers(wf)],
+        "waiting_timers": [{"task": runtime.timer_element(t).name, "due": iso(d)} for t, d in runtime.waiting_timers(wf)],
         "errored_tasks": [t.task_spec.name for t in runtime.error_tasks(wf)],
         "data": _latest_data(wf),
     }

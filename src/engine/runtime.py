@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -140,23 +141,41 @@ def complete_user_task(workflow: BpmnWorkflow, task_id: str, data: dict):
 
 
 def waiting_timers(workflow: BpmnWorkflow) -> list[tuple[Any, datetime | None]]:
-    """(task, due) of every waiting timer, including those behind event-based gateways
-    (SpiffWorkflow 3.2.0's `waiting_events()` hides those; the due time is in internal_data)."""
+    """(task, due) of every waiting timer.
+
+    Timers behind an event-based gateway are not on their own task in SpiffWorkflow 3.2.0:
+    the gateway's MultipleEventDefinition holds them and the due time is in the gateway
+    task's internal_data["event_value"] (its `waiting_events()` does not show them)."""
     out = []
     for task in workflow.get_tasks(state=TaskState.WAITING):
         definition = getattr(task.task_spec, "event_definition", None)
-        if isinstance(definition, TimerEventDefinition):
-            value = task.internal_data.get("event_value")
-            if isinstance(value, dict):
-                value = value.get("next")
-            due = None
-            if value is not None:
-                try:
-                    due = TimerEventDefinition.get_datetime(str(value))
-                except ValueError:
-                    due = None
-            out.append((task, due))
+        is_timer = isinstance(definition, TimerEventDefinition) or (
+            isinstance(definition, MultipleEventDefinition)
+            and any(isinstance(d, TimerEventDefinition) for d in definition.event_definitions))
+        if not is_timer:
+            continue
+        value = task.internal_data.get("event_value")
+        if isinstance(value, dict):
+            value = value.get("next")
+        due = None
+        if value is not None:
+            try:
+                due = TimerEventDefinition.get_datetime(str(value))
+            except ValueError:
+                due = None
+        out.append((task, due))
     return out
+
+
+def timer_element(task):
+    """The BPMN timer event behind a waiting timer task (for a gateway: the timer branch)."""
+    spec = task.task_spec
+    definition = spec.event_definition
+    if isinstance(definition, MultipleEventDefinition):
+        for idx, d in enumerate(definition.event_definitions):
+            if isinstance(d, TimerEventDefinition) and idx < len(spec.outputs):
+                return spec.outputs[idx]
+    return spec
 
 
 def fire_due_timers(workflow: BpmnWorkflow, now: datetime) -> list[dict]:
@@ -170,7 +189,8 @@ def fire_due_timers(workflow: BpmnWorkflow, now: datetime) -> list[dict]:
     fired = []
     for task, at in due:
         if not task.has_state(TaskState.WAITING):
-            fired.append({"task": task.task_spec.name, "name": task.task_spec.bpmn_name,
+            element = timer_element(task)
+            fired.append({"task": element.name, "name": element.bpmn_name,
                           "task_id": str(task.id), "due": at.isoformat()})
     return fired
 
@@ -216,6 +236,12 @@ def advance(workflow: BpmnWorkflow, log: StepLog) -> None:
         log.add("incident", {"task": getattr(getattr(task, "task_spec", None), "name", None),
                              "handler": None, "message": message},
                 str(task.id) if task is not None else None)
+    # Events thrown that nothing in this case caught (e.g. a reply signal after the watch
+    # that listens for it has ended) are queued for the outside world; record and drop them.
+    for event in workflow.get_events():
+        definition = event.event_definition
+        log.add("event_unhandled", {"event": type(definition).__name__,
+                                    "name": getattr(definition, "name", None)})
 
 
 def state_hash(state: dict) -> str:

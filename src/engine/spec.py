@@ -97,11 +97,7 @@ class Serializer:
 
     # instance state
     def state_to_dict(self, workflow) -> dict:
-        self.state_registry._encoder_mode = True
-        try:
-            return self.state_registry.convert(workflow)
-        finally:
-            self.state_registry._encoder_mode = False
+        return self.state_registry.convert(workflow)
 
     def state_from_dict(self, dct, spec, subprocess_specs):
         return self.state_registry.restore(dct, spec=spec, subprocess_specs=subprocess_specs)
