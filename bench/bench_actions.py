@@ -125,7 +125,7 @@ def main(argv=None):
 
             from complaintflow.engine.models import ProcessVersion
             pv = s.execute(select(ProcessVersion).where(ProcessVersion.process_id == "enterprise_customer")).scalar_one()
-            specs = svc.specs_for(pv)
+            specs = svc.version_info(s, pv.id).specs
         run_baseline(specs, 2, clock)   # warm-up both sides
         run_service(svc, 2)
         base, serv = [], []

@@ -113,6 +113,7 @@ def test_routed_complaint_handled_and_answered_in_time(ec, clock):
        {"outcome": "accepted", "severity": "general", "department": "品质部"})
     assert roles_of(ec, case) == {"investigate": "department"}
     assert open_task(ec, case.instance_id, "investigate")["due"] == "2026-05-08T09:00:00+00:00"
+    assert all(t["due"] == "2026-05-08T09:00:00+00:00" for t in ec.list_tasks(instance_id=case.instance_id))
     clock.advance(days=1)
     handle_through_reply(ec, case)
     clock.advance(days=5)                         # long after the promise: the reply was in time

@@ -75,7 +75,8 @@ def parse_instant(text: str) -> datetime:
 
 
 def iso(at: datetime | None) -> str | None:
-    return None if at is None else ensure_aware(at).isoformat()
+    """ISO 8601 in UTC: the one form machine-readable output uses."""
+    return None if at is None else ensure_aware(at).astimezone(UTC).isoformat()
 
 
 def local_iso(at: datetime | None) -> str | None:

@@ -42,4 +42,4 @@ def make_engine(url: str) -> Engine:
 
 
 def make_session_factory(engine: Engine):
-    return sessionmaker(engine, expire_on_commit=False)
+    return sessionmaker(engine, expire_on_commit=False, autoflush=False)

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from sqlalchemy import select
-
 from .clock import UTC, ensure_aware, iso
 from .models import Event
 from .spec import canonical_json
@@ -37,11 +35,7 @@ class EventWriter:
 
     @classmethod
     def for_instance(cls, session, instance):
-        prev = GENESIS
-        if instance.last_event_seq:
-            prev = session.execute(select(Event.hash).where(
-                Event.instance_id == instance.id, Event.seq == instance.last_event_seq)).scalar_one()
-        return cls(session, instance, prev)
+        return cls(session, instance, instance.last_event_hash or GENESIS)
 
     def append(self, *, step, kind, at, actor=None, task_id=None, payload=None, state_after=None) -> Event:
         seq = self.instance.last_event_seq + 1
@@ -51,6 +45,7 @@ class EventWriter:
                    task_id=task_id, payload=payload, state_after=state_after, prev_hash=self.prev, hash=digest)
         self.session.add(ev)
         self.instance.last_event_seq = seq
+        self.instance.last_event_hash = digest
         self.prev = digest
         return ev
 

@@ -75,6 +75,7 @@ class Instance(Base):
     started_by: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime]
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_event_hash: Mapped[str] = mapped_column(String(64), default="0" * 64)  # head of the hash chain
     step_count: Mapped[int] = mapped_column(Integer, default=0)
     id_counter: Mapped[int] = mapped_column(Integer, default=0)   # deterministic task ids
     row_version: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -95,9 +95,8 @@ def replay_instance(service, session, inst, *, until: int | None = None) -> Repl
         if until is None:
             return report
 
-    from .models import ProcessVersion
-    pv = session.get(ProcessVersion, inst.version_id)
-    spec, subs = service.specs_for(pv)
+    pv = service.version_info(session, inst.version_id)
+    spec, subs = pv.specs
     ids = IdSequence(inst.id)
     wf = None
     for step, group in groupby(events, key=lambda e: e.step):

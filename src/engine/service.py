@@ -121,7 +121,7 @@ class ComplaintService:
         self.handlers = handlers or default_registry()
         self.notifier = notifier or LogNotifier()
         self.serializer = Serializer()
-        self._spec_cache: dict[int, tuple] = {}
+        self._versions: dict[int, "VersionInfo"] = {}
 
     # --- unit of work -----------------------------------------------------------
     @contextmanager
@@ -175,23 +175,27 @@ class ComplaintService:
         return [{"process_id": r[0], "version": r[1], "name": r[2], "deployed_at": iso(r[3]),
                  "content_hash": r[4]} for r in rows]
 
-    def _version(self, s, process_id, version=None) -> ProcessVersion:
-        q = select(ProcessVersion).where(ProcessVersion.process_id == process_id)
+    def _version(self, s, process_id, version=None) -> "VersionInfo":
+        q = select(ProcessVersion.id).where(ProcessVersion.process_id == process_id)
         q = q.where(ProcessVersion.version == version) if version else q.order_by(ProcessVersion.version.desc())
-        pv = s.execute(q.limit(1)).scalar_one_or_none()
-        if pv is None:
+        version_id = s.execute(q.limit(1)).scalar_one_or_none()
+        if version_id is None:
             known = sorted({p["process_id"] for p in self.processes()})
             what = f"version {version} of process '{process_id}'" if version else f"process '{process_id}'"
             raise NotFound(f"{what} is not deployed; deployed processes: {', '.join(known) or 'none'} "
                            "(run `complaintflow deploy`)")
-        return pv
+        return self.version_info(s, version_id)
 
-    def specs_for(self, pv: ProcessVersion):
-        cached = self._spec_cache.get(pv.id)
-        if cached is None:
-            cached = self.serializer.specs_from_dict(pv.specs)
-            self._spec_cache[pv.id] = cached
-        return cached
+    def version_info(self, s, version_id: int) -> "VersionInfo":
+        """A deployed version is immutable: load it (and restore its spec) once per process."""
+        info = self._versions.get(version_id)
+        if info is None:
+            pv = s.get(ProcessVersion, version_id)
+            spec, subs = self.serializer.specs_from_dict(pv.specs)
+            info = VersionInfo(pv.id, pv.process_id, pv.version, pv.meta, pv.forms, spec, subs)
+            self._versions[version_id] = info
+        return info
+
 
     # --- actions ----------------------------------------------------------------------
     def start(self, process_id: str, data: dict, actor: str, *, version: int | None = None) -> ActionResult:
@@ -207,7 +211,7 @@ class ComplaintService:
                             status="running", category=_short(initial.get("category")), received_at=now,
                             started_by=actor, updated_at=now, last_event_seq=0, step_count=0, id_counter=0)
             s.add(inst)
-            spec, subs = self.specs_for(pv)
+            spec, subs = pv.specs
             ids = IdSequence(inst.id)
             steplog = runtime.StepLog()
             with engine_context(now, ids):
@@ -332,9 +336,9 @@ class ComplaintService:
                            f"(version {expected_version}, now {inst.row_version}); nothing was changed — reload and try again")
         if inst.status == "completed":
             raise Conflict(f"case {inst.case_number or inst.id} is closed; nothing was changed")
-        pv = s.get(ProcessVersion, inst.version_id)
+        pv = self.version_info(s, inst.version_id)
         state = s.get(InstanceState, instance_id)
-        spec, subs = self.specs_for(pv)
+        spec, subs = pv.specs
         wf = self.serializer.state_from_dict(json.loads(state.state), spec, subs)
         return inst, pv, wf, IdSequence(inst.id, inst.id_counter)
 
@@ -351,6 +355,7 @@ class ComplaintService:
         inst.updated_at = now
         inst.next_due_at = runtime.next_due(wf)
         errored = runtime.error_tasks(wf)
+        had_incident = inst.status == "incident"
         if wf.is_completed():
             inst.status = "completed"
             inst.closed_at = inst.closed_at or now
@@ -363,11 +368,12 @@ class ComplaintService:
         for eff in steplog.effects:
             writer.append(step=inst.step_count, kind=eff.kind, at=now, actor="system", task_id=eff.task_id,
                           payload=eff.payload)
-        self._sync_incidents(s, inst, errored, writer, now)
-        self._sync_tasks(s, inst, pv, wf, now)
+        if errored or had_incident:
+            self._sync_incidents(s, inst, errored, writer, now)
+        open_tasks = self._sync_tasks(s, inst, pv, wf, now)
         s.flush()
-        return ActionResult(inst.id, inst.case_number, inst.status, self._open_tasks(s, inst.id),
-                            self._incidents(s, inst.id, open_only=True), inst.last_event_seq)
+        incidents = self._incidents(s, inst.id, open_only=True) if errored else []
+        return ActionResult(inst.id, inst.case_number, inst.status, open_tasks, incidents, inst.last_event_seq)
 
     def _sync_incidents(self, s, inst, errored, writer, now):
         open_rows = {r.task_id: r for r in s.execute(select(Incident).where(
@@ -394,18 +400,27 @@ class ComplaintService:
         open_rows = {r.id: r for r in s.execute(select(HumanTask).where(
             HumanTask.instance_id == inst.id, HumanTask.status == "open")).scalars()}
         ready = {str(t.id): t for t in runtime.ready_user_tasks(wf)}
+        still_open = []
         for tid, row in open_rows.items():
+            if row.status != "open":        # completed by this very action
+                continue
             if tid not in ready:
                 row.status = "cancelled"
                 row.completed_at = now
+            else:
+                still_open.append(row)
         for tid, task in ready.items():
             if tid in open_rows:
                 continue
             meta = pv.meta["tasks"].get(task.task_spec.name, {})
-            s.add(HumanTask(id=tid, instance_id=inst.id, process_id=inst.process_id, task_spec=task.task_spec.name,
+            row = HumanTask(id=tid, instance_id=inst.id, process_id=inst.process_id, task_spec=task.task_spec.name,
                             name=meta.get("name") or task.task_spec.bpmn_name or task.task_spec.name,
                             role=meta.get("role") or task.task_spec.lane, form=meta.get("form"), status="open",
-                            created_at=now, due_at=runtime.evaluate_due(wf, task, meta.get("due"))))
+                            created_at=now, due_at=runtime.evaluate_due(wf, task, meta.get("due")))
+            s.add(row)
+            still_open.append(row)
+        still_open.sort(key=lambda r: (r.created_at, r.task_spec))
+        return [task_dict(r) for r in still_open]
 
     # --- queries (never load engine state) ---------------------------------------------
     def _open_tasks(self, s, instance_id):
@@ -446,8 +461,7 @@ class ComplaintService:
             if row is None:
                 raise NotFound(f"there is no task '{task_id}'")
             inst = s.get(Instance, row.instance_id)
-            pv = s.get(ProcessVersion, inst.version_id)
-            return pv.forms.get(row.form) if row.form else None
+            return self.version_info(s, inst.version_id).forms.get(row.form) if row.form else None
 
     def list_cases(self, *, process_id: str | None = None, status: str | None = None, limit: int = 200) -> list[dict]:
         q = select(Instance)
@@ -489,6 +503,23 @@ class ComplaintService:
         with self.sessions() as s:
             inst = self._find_case(s, instance_id)
             return replay_instance(self, s, inst, until=until)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """The immutable parts of a deployed version that actions need, cached per process."""
+
+    id: int
+    process_id: str
+    version: int
+    meta: dict
+    forms: dict
+    spec: object
+    subprocess_specs: dict
+
+    @property
+    def specs(self):
+        return self.spec, self.subprocess_specs
 
 
 def _short(value):

@@ -267,7 +267,7 @@ def tick(obj, as_json, quiet):
             click.echo(f"  {n}/{total} cases", err=True)
     result = obj.service.tick(progress=progress)
     emit(result, as_json, lambda r: (
-        click.echo(f"{r['now']}: {r['timers_fired']} timer(s) fired in {r['instances']} case(s)"),
+        click.echo(f"{_t(r['now'])}: {r['timers_fired']} timer(s) fired in {r['instances']} case(s)"),
         [click.echo(f"  failed {f['instance_id']}: {f['error']}", err=True) for f in r["failed"]]))
 
 
