@@ -59,7 +59,7 @@ def test_registration_gives_a_case_number_and_a_receipt(ec, notifier):
     assert case.case_number == "KH-2026-000001"
     (receipt,) = notifier.sent
     assert receipt["kind"] == "receipt" and receipt["to"] == "13800000000"
-    assert "KH-2026-000001" in receipt["message"] and "2026-05-08T17:00:00+08:00" in receipt["message"]
+    assert "KH-2026-000001" in receipt["message"] and "2026年05月08日 17:00" in receipt["message"]
     assert roles_of(ec, case) == {"preliminary_check": "reception"}
     assert ec.show(case.instance_id)["category"] == "product_quality"
 

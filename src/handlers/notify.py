@@ -1,12 +1,13 @@
 """Messages to complainants and staff. The notifier service decides how they travel
 (SMS, e-mail, letter); handlers only say what is sent to whom."""
 
-from ..engine.clock import local_iso, parse_instant
+from ..engine.clock import SHANGHAI, parse_instant
 
 
 def _when(text):
+    """A moment as complainants read it: 2026年05月08日 17:00 (Beijing time)."""
     try:
-        return local_iso(parse_instant(str(text)))
+        return parse_instant(str(text)).astimezone(SHANGHAI).strftime("%Y年%m月%d日 %H:%M")
     except ValueError:
         return str(text)
 
