@@ -65,39 +65,35 @@ def test_replay_until_shows_the_case_as_it_was(mini, clock, switch):
     assert after_incident["data"]["verdict"] == "ok"
 
 
+def tamper(svc, statement):
+    with svc.sessions() as s:
+        s.execute(statement)
+        s.commit()
+
+
+def assert_inconsistent_at(report, event, words):
+    assert report.consistent is False
+    assert report.first_difference["event"] == event
+    assert words in report.first_difference["reason"]
+
+
 def test_tampered_event_is_found_at_its_position(mini, clock, switch):
     iid = run_full_case(mini, clock, switch)
-    with mini.sessions() as s:
-        s.execute(update(Event).where(Event.instance_id == iid, Event.seq == 4)
-                  .values(payload={"task": "review", "name": "Review", "role": "reception",
-                                   "data": {"verdict": "boom"}}))
-        s.commit()
-    report = mini.replay(iid)
-    assert report.consistent is False
-    assert report.first_difference["event"] == 4
-    assert "changed after it was written" in report.first_difference["reason"]
+    forged = {"task": "review", "name": "Review", "role": "reception", "data": {"verdict": "boom"}}
+    tamper(mini, update(Event).where(Event.instance_id == iid, Event.seq == 4).values(payload=forged))
+    assert_inconsistent_at(mini.replay(iid), 4, "changed after it was written")
 
 
 def test_missing_event_is_found_at_its_position(mini, clock, switch):
     iid = run_full_case(mini, clock, switch)
-    with mini.sessions() as s:
-        s.execute(delete(Event).where(Event.instance_id == iid, Event.seq == 7))
-        s.commit()
-    report = mini.replay(iid)
-    assert report.consistent is False
-    assert report.first_difference["event"] == 7
-    assert "missing" in report.first_difference["reason"]
+    tamper(mini, delete(Event).where(Event.instance_id == iid, Event.seq == 7))
+    assert_inconsistent_at(mini.replay(iid), 7, "missing")
 
 
 def test_missing_last_event_is_found(mini, clock, switch):
     iid = run_full_case(mini, clock, switch)
-    with mini.sessions() as s:
-        s.execute(delete(Event).where(Event.instance_id == iid, Event.seq == 10))
-        s.commit()
-    report = mini.replay(iid)
-    assert report.consistent is False
-    assert report.first_difference["event"] == 9
-    assert "differs from the stored state" in report.first_difference["reason"]
+    tamper(mini, delete(Event).where(Event.instance_id == iid, Event.seq == 10))
+    assert_inconsistent_at(mini.replay(iid), 9, "differs from the stored state")
 
 
 def test_rehashed_forgery_is_still_caught_by_the_state_check(mini, clock, switch):
