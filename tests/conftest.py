@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -68,8 +69,31 @@ def registry(switch):
     return reg
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """A private PostgreSQL server, started once. Skipped locally when PostgreSQL is not
+    installed; in CI (CI=true) a missing server is an error, never a silent skip."""
+    from pgserver import PgServer, find_bin_dir
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed; .ci/run should have installed it")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    server = PgServer(bin_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite"])
+def backend(request):
+    """Modules that run against both databases parametrize this with ["sqlite", "postgresql"]."""
+    return request.param
+
+
 @pytest.fixture
-def db_url(tmp_path):
+def db_url(tmp_path, backend, request):
+    if backend == "postgresql":
+        return request.getfixturevalue("pg_server").new_database()
     return f"sqlite:///{tmp_path / 'test.sqlite3'}"
 
 

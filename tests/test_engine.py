@@ -11,6 +11,9 @@ from complaintflow.engine.errors import Conflict, InvalidInput, NotFound
 from complaintflow.engine.models import CaseCounter, Event, Instance
 from conftest import open_task
 
+# Every test here runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
 INTAKE = {"subject": "发票开错", "due_at": "2026-05-07T12:00:00+08:00"}
 
 

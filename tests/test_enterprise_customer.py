@@ -9,6 +9,9 @@ import pytest
 from complaintflow.engine.errors import InvalidInput
 from conftest import PROCESSES, open_task
 
+# Every test here runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
 INTAKE = {
     "channel": "hotline",
     "complainant": "王女士",
