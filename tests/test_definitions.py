@@ -170,3 +170,29 @@ def test_a_changed_form_is_a_new_version(service, mini_dir):
     path.write_text(json.dumps(schema), encoding="utf-8")
     (v2,) = service.deploy([mini_dir])
     assert v2.version == 2 and v2.created
+
+
+DMN = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="d" name="d" namespace="x">
+  <decision id="severity_rule" name="Severity">
+    <decisionTable id="table">
+      <input id="in_1" label="Minutes late"><inputExpression id="ie_1" typeRef="integer"><text>minutes_late</text></inputExpression></input>
+      <output id="out_1" name="severity" typeRef="string" />
+      <rule id="rule_1"><inputEntry id="e1"><text>&gt; 30</text></inputEntry><outputEntry id="o1"><text>"general"</text></outputEntry></rule>
+      <rule id="rule_2"><inputEntry id="e2"><text>10 &lt; ? &lt;= 30</text></inputEntry><outputEntry id="o2"><text>OUTPUT</text></outputEntry></rule>
+      <rule id="rule_3"><inputEntry id="e3"><text>-</text></inputEntry><outputEntry id="o3"><text>"none"</text></outputEntry></rule>
+    </decisionTable>
+  </decision>
+</definitions>
+"""
+
+
+def test_dmn_cells_are_checked_like_expressions(service, tmp_path):
+    good = tmp_path / "good.dmn"
+    good.write_text(DMN.replace("OUTPUT", '"minor"'), encoding="utf-8")
+    assert service.validate([good]).problems == []
+    bad = tmp_path / "bad.dmn"
+    bad.write_text(DMN.replace("OUTPUT", "__import__(&quot;os&quot;).getcwd()"), encoding="utf-8")
+    (problem,) = service.validate([bad]).problems
+    assert problem.element == "o2" and "DMN output entry refused" in problem.message
+    assert "names starting with '_' are not allowed" in problem.message

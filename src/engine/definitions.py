@@ -462,13 +462,59 @@ def _first_line(err) -> str:
     return text.splitlines()[0] if text else err.__class__.__name__
 
 
+_DMN_PLACEHOLDER = re.compile(r"(\?)(?=(?:[^'\"]|['\"][^'\"]*['\"])*$)")
+
+
+def check_dmn(path: Path) -> list[Problem]:
+    """DMN cells are Python expressions too: check input expressions, output entries and
+    input entries (unary tests such as `< 5`, `"a"`, `4 < ? < 6`) against the allowed subset."""
+    problems = []
+    try:
+        root = etree.parse(str(path)).getroot()
+    except etree.XMLSyntaxError as err:
+        return [Problem(str(path), None, f"is not well-formed XML: {err.msg}", err.lineno)]
+
+    def report(node, what, text, err):
+        owner = node
+        while owner is not None and not owner.get("id"):
+            owner = owner.getparent()
+        problems.append(Problem(str(path), owner.get("id") if owner is not None else None,
+                                f"{what} refused: {err}", node.sourceline))
+
+    for node in root.iter():
+        tag = _local(node.tag)
+        if tag not in ("inputExpression", "inputEntry", "outputEntry"):
+            continue
+        text_node = next((c for c in node if _local(c.tag) == "text"), None)
+        text = (text_node.text or "").strip() if text_node is not None else ""
+        if not text or (tag == "inputEntry" and text == "-"):
+            continue
+        try:
+            if tag == "inputEntry":
+                candidate = _DMN_PLACEHOLDER.sub("dmninputexpr", text)
+                try:
+                    check_expression(candidate)
+                except ExpressionRefused as first:
+                    if "is not a valid expression" not in str(first):
+                        raise
+                    check_expression(f"dmninputexpr {candidate}")
+            else:
+                check_expression(text)
+        except ExpressionRefused as err:
+            report(node, {"inputExpression": "DMN input expression", "inputEntry": "DMN input entry",
+                          "outputEntry": "DMN output entry"}[tag], text, err)
+    return problems
+
+
 def check_paths(paths, handlers: HandlerRegistry) -> CheckResult:
     """Validate BPMN/DMN files (and the forms and roles they use); build packages if all is well."""
     result = CheckResult()
     bpmn_files, dmn_files, problems = collect_files(paths)
     result.problems += problems
-    if not bpmn_files and not problems:
+    if not bpmn_files and not dmn_files and not problems:
         result.problems.append(Problem(", ".join(map(str, paths)), None, "contains no .bpmn files"))
+    for dmn in dmn_files:
+        result.problems += check_dmn(dmn)
     seen_ids: dict[str, str] = {}
     for path in bpmn_files:
         checker = _FileChecker(path, [d for d in dmn_files if d.parent == path.parent], handlers)
