@@ -39,7 +39,7 @@ import holidays as holidays_pkg
 
 from .clock import SHANGHAI, ensure_aware
 
-UNITS = ("minutes", "hours", "same_day", "workdays", "days", "days_strict", "months")
+UNITS = ("minutes", "hours", "same_day", "workdays", "days", "days_strict", "months", "at")
 DEFAULT_CALENDAR_FILE = Path(__file__).resolve().parents[2] / "data" / "calendar" / "china.json"
 _GUESSED = ("observed", "substituted", "Day off")
 
@@ -169,22 +169,28 @@ class BusinessCalendar:
             local = datetime.combine(day, time(0), SHANGHAI)
         raise CalendarError("no reception hours within a year")
 
-    def deadline(self, start: datetime, unit: str, amount: int) -> Due:
+    def deadline(self, start: datetime, unit: str, amount: int, *, extra_days: int = 0,
+                 extra_seconds: int = 0) -> Due:
+        """The due moment of `amount` `unit`s from `start`.
+
+        `extra_days` / `extra_seconds` add suspended time: working days for `workdays`,
+        calendar days for day and month units (before rolling forward), seconds for clock
+        units. `at` means the moment `start` itself (a promised time), plus any suspension."""
         if unit not in UNITS:
             raise CalendarError(f"unknown unit '{unit}'; use one of {', '.join(UNITS)}")
         if not isinstance(amount, int) or amount < 0:
             raise CalendarError(f"the amount must be a whole number of {unit} (0 or more), not {amount!r}")
-        begin = self.counting_start(start)
+        begin = self.counting_start(start) if unit != "at" else ensure_aware(start).astimezone(SHANGHAI)
         years = {begin.year}
         last_day = None
-        if unit in ("minutes", "hours"):
-            due = begin + timedelta(**{unit: amount})
-            years.add(due.year)
+        if unit in ("minutes", "hours", "at"):
+            due = begin + timedelta(**({unit: amount} if unit != "at" else {})) + timedelta(seconds=extra_seconds)
+            years = set()
         elif unit == "same_day":
             last_day = begin.date()
         elif unit == "workdays":
             d = begin.date()
-            for _ in range(amount):
+            for _ in range(amount + extra_days):
                 d = self.next_working_day(d)
                 years.add(d.year)
             last_day = d
@@ -195,6 +201,7 @@ class BusinessCalendar:
                 d = date(y, m, min(begin.day, monthrange(y, m)[1]))
             else:
                 d = begin.date() + timedelta(days=amount)
+            d += timedelta(days=extra_days)
             years.add(d.year)
             if unit != "days_strict" and not self.is_working_day(d):
                 d = self.next_working_day(d)
@@ -204,6 +211,18 @@ class BusinessCalendar:
             due = datetime.combine(last_day + timedelta(days=1), time(0), SHANGHAI)
         provisional = any(not self.is_official(y) for y in years)
         return Due(due.astimezone(SHANGHAI), last_day, provisional, unit, amount, begin)
+
+    def reminder(self, due: Due, workdays_before: int) -> datetime | None:
+        """When a reminder "N working days before" a day-based limit fires: the end of the
+        N-th working day before its last day (N=1: at 00:00 of the last day)."""
+        if due.last_day is None or workdays_before < 1:
+            return None
+        d = due.last_day
+        for _ in range(workdays_before):
+            d -= timedelta(days=1)
+            while not self.is_working_day(d):
+                d -= timedelta(days=1)
+        return datetime.combine(d + timedelta(days=1), time(0), SHANGHAI)
 
     def working_days_between(self, a: date, b: date) -> int:
         """Working days d with a < d <= b."""

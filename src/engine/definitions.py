@@ -15,6 +15,7 @@ Conventions (docs/process-design.md):
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import re
@@ -45,6 +46,7 @@ FLOW_NODE_TAGS = {
     "businessRuleTask", "callActivity", "subProcess", "transaction", "exclusiveGateway",
     "parallelGateway", "inclusiveGateway", "eventBasedGateway", "complexGateway",
 }
+_NOT_CONSTANT = object()
 ISO_LIKE = re.compile(r"^(R\d*/)?P(\d|T)|^\d{4}-\d{2}-\d{2}")
 
 
@@ -217,6 +219,9 @@ class _FileChecker:
                 lanes[(ref.text or "").strip()] = name
 
         known_names = self.data_names(proc)
+        self.deadline_starts: set[str] = set()
+        self.deadline_reminders: set[str] = set()
+        self.deadline_timers: list[tuple] = []
         for node in proc.iter():
             tag = _local(node.tag)
             if tag == "userTask":
@@ -240,6 +245,15 @@ class _FileChecker:
             elif tag == "businessRuleTask":
                 self.check_business_rule(node)
         self.check_reachability(proc)
+        for event, name in self.deadline_timers:
+            base = name[:-len(".remind")] if name.endswith(".remind") else name
+            if name.endswith(".remind") and base not in self.deadline_reminders:
+                self.problem(event, f"timer waits for the reminder of deadline '{base}', but no deadline.start "
+                                    f"for '{base}' sets remind_workdays")
+            elif base not in self.deadline_starts:
+                known = ", ".join(sorted(self.deadline_starts)) or "none"
+                self.problem(event, f"timer waits for deadline '{base}', which no deadline.start service task "
+                                    f"starts (started here: {known})")
         return meta
 
     def data_names(self, proc) -> set[str]:
@@ -258,6 +272,8 @@ class _FileChecker:
                     pass
         for op in proc.iter(f"{{{NS['spiffworkflow']}}}serviceTaskOperator"):
             names.add(op.get("resultVariable") or "")
+            if (op.get("id") or "").startswith("deadline."):
+                names.add("deadlines")
         for node in proc.iter():
             tag = _local(node.tag)
             if tag in ("script", "preScript", "postScript") and node.text:
@@ -368,10 +384,47 @@ class _FileChecker:
         if name not in self.handlers:
             self.problem(node, f"service task '{label}' uses unknown handler '{name}'; known handlers: "
                                + ", ".join(self.handlers.names()))
+        params = {}
         for param in op.iter(f"{{{NS['spiffworkflow']}}}parameter"):
             self.check_code(node, param.get("value"), names=known_names,
                             what=f"parameter '{param.get('id')}'")
+            params[param.get("id")] = param.get("value")
+        info = self.handlers.get(name)
+        if info is not None and info.params:
+            unknown = sorted(set(params) - set(info.params))
+            if unknown:
+                self.problem(node, f"handler '{name}' takes no parameter {', '.join(repr(u) for u in unknown)}; "
+                                   f"its parameters: {', '.join(info.params)}")
+        if name and name.startswith("deadline."):
+            self.check_deadline_task(node, name, params)
         return name
+
+    def check_deadline_task(self, node, handler, params):
+        """Limits must be readable from the BPMN: constant name, unit and amount."""
+        from .calendar import UNITS
+
+        def constant(key):
+            try:
+                return ast.literal_eval((params.get(key) or "").strip())
+            except (ValueError, SyntaxError):
+                return _NOT_CONSTANT
+        if handler in ("deadline.start", "deadline.stop", "deadline.extend"):
+            name = constant("name")
+            if not isinstance(name, str) or not name:
+                self.problem(node, f"{handler} needs a parameter 'name' that is a quoted text, e.g. \"accept\"")
+                return
+        if handler == "deadline.start":
+            unit, amount = constant("unit"), constant("amount")
+            if unit not in UNITS:
+                self.problem(node, f"deadline '{name}': unit {params.get('unit')} is not one of "
+                                   + ", ".join(f'"{u}"' for u in UNITS))
+            if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+                self.problem(node, f"deadline '{name}': amount {params.get('amount')} must be a whole number (0 or more)")
+            if unit == "at" and not params.get("from"):
+                self.problem(node, f"deadline '{name}': unit \"at\" needs 'from', the moment it is due")
+            self.deadline_starts.add(name)
+            if params.get("remind_workdays"):
+                self.deadline_reminders.add(name)
 
     def check_timer(self, node, tag, known_names):
         event = node.getparent().getparent()
@@ -389,6 +442,10 @@ class _FileChecker:
                                     f"an ISO 8601 value needs quotes: \"{text}\"")
                 return
             self.check_code(event, text, names=known_names, what="timer expression")
+            from .runtime import deadline_name
+            bound = deadline_name(text)
+            if bound:
+                self.deadline_timers.append((event, bound))
             return
         try:
             value = CheckedEnvironment().evaluate(text, {})

@@ -17,7 +17,7 @@ from .models import Event
 from .spec import canonical_json
 
 GENESIS = "0" * 64
-DRIVERS = {"started", "task_completed", "timer_fired", "message_received", "retry"}
+DRIVERS = {"started", "task_completed", "timer_fired", "message_received", "retry", "deadlines_recomputed"}
 
 
 def event_digest(prev_hash: str, seq: int, step: int, kind: str, at: datetime, actor, task_id, payload,

@@ -72,6 +72,7 @@ class Instance(Base):
     received_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
     next_due_at: Mapped[datetime | None]                          # earliest waiting timer
+    legal_state: Mapped[str | None] = mapped_column(String(50))   # e.g. deemed_accepted
     started_by: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime]
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
@@ -145,6 +146,40 @@ class Incident(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
+
+
+class Deadline(Base):
+    """A time limit of a case (query side): what the rule says, when it is due, and whether
+    it was met. The engine's timers use the `deadlines` variable in case data; this row
+    keeps the details for `show`, recomputation and statistics."""
+
+    __tablename__ = "deadlines"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "name"),
+        Index("ix_deadlines_open", "status", "provisional"),
+        Index("ix_deadlines_breached", "process_id", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"))
+    process_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100))
+    rule: Mapped[str | None] = mapped_column(Text)
+    seed: Mapped[str | None] = mapped_column(String(200))
+    unit: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[int] = mapped_column(Integer)
+    start_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    last_day: Mapped[str | None] = mapped_column(String(10))
+    provisional: Mapped[bool]
+    status: Mapped[str] = mapped_column(String(20))          # open | paused | met | breached
+    paused_at: Mapped[datetime | None]
+    paused_days: Mapped[int] = mapped_column(Integer, default=0)
+    paused_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    extended_by: Mapped[int] = mapped_column(Integer, default=0)
+    remind_workdays: Mapped[int | None] = mapped_column(Integer)
+    breached_at: Mapped[datetime | None]                      # when the breach was noticed
+    completed_at: Mapped[datetime | None]
 
 
 class CaseCounter(Base):

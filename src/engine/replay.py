@@ -131,6 +131,8 @@ def replay_instance(service, session, inst, *, until: int | None = None) -> Repl
                         runtime.fire_due_timers(wf, driver.at)
                     elif driver.kind == "retry":
                         runtime.retry_errors(wf)
+                    elif driver.kind == "deadlines_recomputed":
+                        runtime.set_deadlines(wf, driver.payload.get("deadlines") or {})
                     elif driver.kind == "message_received":
                         runtime.deliver_message(wf, driver.payload["message"], driver.payload.get("payload") or {})
                 runtime.advance(wf, steplog)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,7 +25,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from ..handlers import HandlerContext, HandlerRegistry, Services
+from ..handlers import HandlerContext, HandlerRegistry, Services, Updates
 from .clock import parse_instant
 from .spec import canonical_json
 
@@ -78,8 +79,12 @@ class LiveDispatcher:
             ctx = HandlerContext(params=params, data=copy.deepcopy(task.data), services=self.services,
                                  instance_id=self.instance_id, process_id=self.process_id, task_name=spec.name)
             value = info.func(ctx)
+            updates = None
+            if isinstance(value, Updates):
+                value, updates = value.result, value.data
             try:
                 value = json.loads(json.dumps(value, ensure_ascii=False))
+                updates = json.loads(json.dumps(updates, ensure_ascii=False)) if updates else None
             except (TypeError, ValueError):
                 raise TypeError(f"handler '{name}' returned a {type(value).__name__}, which cannot be stored as JSON")
         except Exception as err:  # a handler failure becomes an incident, never a crash
@@ -88,9 +93,11 @@ class LiveDispatcher:
             task.internal_data["incident"] = {"handler": name, "message": record["error"]}
             return False
         record["outputs"] = value
+        if updates:
+            record["updates"] = updates
         self.log.add("handler_called", record, str(task.id))
         task.internal_data.pop("incident", None)
-        task.data[spec.result_variable] = value
+        apply_handler_result(task, spec.result_variable, value, updates)
         return True
 
 
@@ -119,8 +126,51 @@ class ReplayDispatcher:
             task.internal_data["incident"] = {"handler": rec["handler"], "message": rec["error"]}
             return False
         task.internal_data.pop("incident", None)
-        task.data[spec.result_variable] = copy.deepcopy(rec.get("outputs"))
+        apply_handler_result(task, spec.result_variable, copy.deepcopy(rec.get("outputs")),
+                             copy.deepcopy(rec.get("updates")))
         return True
+
+
+DEADLINE_EXPRESSION = re.compile(r"""^\s*deadlines\s*\[\s*(["'])([^"']+)\1\s*\]\s*$""")
+
+
+def deadline_name(expression: str | None) -> str | None:
+    """The deadline a timer is bound to: its expression is exactly deadlines["name"]."""
+    match = DEADLINE_EXPRESSION.match(expression or "")
+    return match.group(2) if match else None
+
+
+def apply_handler_result(task, result_variable, value, updates=None) -> None:
+    task.data[result_variable] = value
+    for key, val in (updates or {}).items():
+        task.data[key] = val
+    if updates and "deadlines" in updates:
+        set_deadlines(task.workflow, updates["deadlines"], skip=task)
+
+
+def set_deadlines(workflow, deadlines: dict, skip=None) -> list[str]:
+    """Make `deadlines` the current value everywhere the case can still read it, and re-arm
+    the waiting timers bound to a deadline whose due moment changed."""
+    rearmed = []
+    for t in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+        if t is not skip:
+            t.data["deadlines"] = copy.deepcopy(deadlines)
+    for timer_task, _ in waiting_timers(workflow):
+        for definition in _timer_definitions(timer_task.task_spec.event_definition):
+            name = deadline_name(definition.expression)
+            if name is None or name not in deadlines:
+                continue
+            if timer_task.internal_data.get("event_value") != deadlines[name]:
+                timer_task.internal_data["event_value"] = deadlines[name]
+                timer_task.internal_data.pop("event_fired", None)
+                rearmed.append(name)
+    return rearmed
+
+
+def _timer_definitions(definition):
+    if isinstance(definition, MultipleEventDefinition):
+        return [d for d in definition.event_definitions if isinstance(d, TimerEventDefinition)]
+    return [definition] if isinstance(definition, TimerEventDefinition) else []
 
 
 # --- primitives ----------------------------------------------------------------
@@ -190,8 +240,9 @@ def fire_due_timers(workflow: BpmnWorkflow, now: datetime) -> list[dict]:
     for task, at in due:
         if not task.has_state(TaskState.WAITING):
             element = timer_element(task)
-            fired.append({"task": element.name, "name": element.bpmn_name,
-                          "task_id": str(task.id), "due": at.isoformat()})
+            names = [deadline_name(d.expression) for d in _timer_definitions(task.task_spec.event_definition)]
+            fired.append({"task": element.name, "name": element.bpmn_name, "task_id": str(task.id),
+                          "due": at.isoformat(), "deadline": next((n for n in names if n), None)})
     return fired
 
 
@@ -203,8 +254,12 @@ def retry_errors(workflow: BpmnWorkflow) -> list[str]:
     """Make every errored task runnable again."""
     retried = []
     for task in error_tasks(workflow):
-        task.internal_data.pop("incident", None)
-        task._set_state(TaskState.READY)
+        incident = task.internal_data.pop("incident", None) or {}
+        if incident.get("waiting"):   # a timer or event that could not start waiting
+            task.internal_data.pop("event_value", None)
+            task._set_state(TaskState.WAITING)
+        else:
+            task._set_state(TaskState.READY)
         retried.append(task.task_spec.name)
     return retried
 
@@ -228,11 +283,12 @@ def advance(workflow: BpmnWorkflow, log: StepLog) -> None:
                 break
     except SpiffWorkflowException as err:
         task = getattr(err, "task", None)
-        if task is not None and not task.has_state(TaskState.ERROR) and task.has_state(TaskState.READY):
-            task.error()
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        if task is not None:
-            task.internal_data["incident"] = {"handler": None, "message": message}
+        if task is not None and not task.has_state(TaskState.ERROR):
+            waited = task.has_state(TaskState.WAITING)
+            if task.has_state(TaskState.READY) or waited:
+                task._set_state(TaskState.ERROR)
+            task.internal_data["incident"] = {"handler": None, "message": message, "waiting": waited}
         log.add("incident", {"task": getattr(getattr(task, "task_spec", None), "name", None),
                              "handler": None, "message": message},
                 str(task.id) if task is not None else None)

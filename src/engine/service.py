@@ -26,13 +26,16 @@ from SpiffWorkflow.util.task import TaskState
 from ..handlers import HandlerRegistry, Services, default_registry
 from . import runtime
 from .clock import Clock, IdSequence, SystemClock, engine_context, iso
+from .calendar import BusinessCalendar, default_calendar
 from .db import database_url, make_engine, make_session_factory
+from .deadlines import DeadlineBook, deadline_dict
 from .definitions import CheckResult, check_paths
 from .errors import ComplaintflowError, Conflict, InvalidInput, NotAllowed, NotFound, ValidationFailed
 from .eventlog import EventWriter
 from .expressions import ComplaintScriptEngine
 from .forms import validate_submission
-from .models import CaseCounter, Event, HumanTask, Incident, Instance, InstanceState, ProcessVersion
+from .models import (CaseCounter, Deadline, Event, HumanTask, Incident, Instance, InstanceState,
+                     ProcessVersion)
 from .spec import Serializer, canonical_json
 
 log = logging.getLogger("complaintflow")
@@ -79,7 +82,7 @@ class DbCaseNumbers:
 class InstanceSummary:
     """Lets handlers set case-summary fields (case number, closed time, category)."""
 
-    FIELDS = {"case_number", "closed_at", "category"}
+    FIELDS = {"case_number", "closed_at", "category", "legal_state"}
 
     def __init__(self, instance: Instance):
         self.instance = instance
@@ -114,12 +117,14 @@ class ActionResult:
 
 class ComplaintService:
     def __init__(self, database: str | None = None, *, clock: Clock | None = None,
-                 handlers: HandlerRegistry | None = None, notifier=None, engine=None):
+                 handlers: HandlerRegistry | None = None, notifier=None, engine=None,
+                 calendar: BusinessCalendar | None = None):
         self.engine = engine or make_engine(database_url(database))
         self.sessions = make_session_factory(self.engine)
         self.clock = clock or SystemClock()
         self.handlers = handlers or default_registry()
         self.notifier = notifier or LogNotifier()
+        self.calendar = calendar or default_calendar()
         self.serializer = Serializer()
         self._versions: dict[int, "VersionInfo"] = {}
 
@@ -211,6 +216,7 @@ class ComplaintService:
                             status="running", category=_short(initial.get("category")), received_at=now,
                             started_by=actor, updated_at=now, last_event_seq=0, step_count=0, id_counter=0)
             s.add(inst)
+            s.flush()   # handlers may write rows that refer to it (autoflush is off)
             spec, subs = pv.specs
             ids = IdSequence(inst.id)
             steplog = runtime.StepLog()
@@ -314,16 +320,64 @@ class ComplaintService:
                     inst.next_due_at = runtime.next_due(wf)
                     return 0
                 runtime.advance(wf, steplog)
+            book = DeadlineBook(s, inst, self.calendar, self.clock)
+            for timer in fired:
+                name = timer.get("deadline")
+                if name and not name.endswith(".remind"):
+                    book.breach(name, now)
             first, rest = fired[0], fired[1:]
             for extra in rest:
                 steplog.effects.insert(0, runtime.Effect("timer_fired", extra, extra["task_id"]))
             self._finish(s, inst, pv, wf, ids, steplog, now, "timer_fired", "system", first, first["task_id"])
             return len(fired)
 
+    def recompute_provisional(self, *, progress=None) -> dict:
+        """After the operator loaded a year's official arrangement: recompute every open or
+        paused provisional deadline, re-arm its timers, and log the change in each case."""
+        with self.sessions() as s:
+            ids = list(s.execute(select(Deadline.instance_id).where(
+                Deadline.provisional.is_(True), Deadline.status.in_(("open", "paused"))).distinct()).scalars())
+        changed_cases, changes = 0, []
+        for n, instance_id in enumerate(ids, start=1):
+            result = self._recompute_one(instance_id)
+            if result:
+                changed_cases += 1
+                changes.append(result)
+            if progress:
+                progress(n, len(ids))
+        return {"cases_checked": len(ids), "cases_changed": changed_cases, "changes": changes}
+
+    def _recompute_one(self, instance_id) -> dict | None:
+        now = self.clock.now()
+        with self.uow() as s:
+            inst = s.get(Instance, instance_id)
+            if inst is None or inst.status == "completed":
+                return None
+            book = DeadlineBook(s, inst, self.calendar, self.clock)
+            changed = {}
+            for row in book.rows():
+                if not row.provisional or row.status not in ("open", "paused"):
+                    continue
+                before = iso(row.due_at)
+                if book.recompute(row):
+                    changed[row.name] = {"from": before, "to": iso(row.due_at), "provisional": row.provisional}
+            if not changed:
+                return None
+            inst, pv, wf, ids = self._load(s, instance_id)
+            variable = book.as_variable()
+            steplog = runtime.StepLog()
+            with engine_context(now, ids):
+                wf.script_engine = self._engine(s, inst, steplog)
+                runtime.set_deadlines(wf, variable)
+                runtime.advance(wf, steplog)
+            self._finish(s, inst, pv, wf, ids, steplog, now, "deadlines_recomputed", "system",
+                         {"changes": changed, "deadlines": variable}, None)
+            return {"instance_id": inst.id, "case_number": inst.case_number, "changes": changed}
+
     # --- shared action plumbing -----------------------------------------------------------
     def _engine(self, s, inst, steplog):
         services = Services(clock=self.clock, case_numbers=DbCaseNumbers(s), notifier=self.notifier,
-                            case=InstanceSummary(inst))
+                            case=InstanceSummary(inst), deadlines=DeadlineBook(s, inst, self.calendar, self.clock))
         dispatcher = runtime.LiveDispatcher(self.handlers, services, inst.id, inst.process_id, steplog)
         return ComplaintScriptEngine(dispatcher)
 
@@ -481,6 +535,8 @@ class ComplaintService:
             out["completed_tasks"] = [task_dict(r) for r in s.execute(
                 select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.status != "open")
                 .order_by(HumanTask.completed_at)).scalars()]
+            now = self.clock.now()
+            out["deadlines"] = [deadline_dict(d, now) for d in DeadlineBook(s, inst, self.calendar, self.clock).rows()]
             return out
 
     def _find_case(self, s, ref: str) -> Instance:
@@ -541,4 +597,5 @@ def case_dict(i: Instance) -> dict:
     return {"instance_id": i.id, "process_id": i.process_id, "version": i.version, "status": i.status,
             "case_number": i.case_number, "category": i.category, "received": iso(i.received_at),
             "closed": iso(i.closed_at), "next_due": iso(i.next_due_at), "started_by": i.started_by,
+            "legal_state": i.legal_state,
             "events": i.last_event_seq, "row_version": i.row_version}

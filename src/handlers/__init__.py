@@ -29,12 +29,18 @@ class CaseRecord(Protocol):
     def set_summary(self, **fields: Any) -> None: ...
 
 
+class DeadlineBook(Protocol):  # engine.deadlines.DeadlineBook
+    def start(self, name, unit, amount, start, rule=None, seed=None, remind_workdays=None): ...
+    def as_variable(self) -> dict: ...
+
+
 @dataclass
 class Services:
     clock: Any                 # engine.clock.Clock
     case_numbers: CaseNumbers
     notifier: Notifier
     case: CaseRecord
+    deadlines: DeadlineBook | None = None
 
 
 @dataclass
@@ -48,6 +54,22 @@ class HandlerContext:
 
     def now(self) -> datetime:
         return self.services.clock.now()
+
+
+@dataclass
+class Updates:
+    """A handler result that also sets other case-data variables.
+
+    `Updates(result, deadlines={...})` stores `result` in the task's result variable and
+    each keyword as a variable of its own. Setting `deadlines` re-arms the waiting timers
+    bound to the deadlines that changed."""
+
+    result: Any = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(self, result: Any = None, **data: Any):
+        self.result = result
+        self.data = data
 
 
 Handler = Callable[[HandlerContext], Any]
@@ -96,10 +118,10 @@ def default_registry(extra_modules: str | None = None) -> HandlerRegistry:
     import importlib
     import os
 
-    from . import case, case_number, notify, rework
+    from . import case, case_number, deadlines, notify, rework
 
     registry = HandlerRegistry()
-    modules = [case_number, notify, rework, case]
+    modules = [case_number, notify, rework, case, deadlines]
     names = extra_modules if extra_modules is not None else os.environ.get("COMPLAINTFLOW_HANDLERS", "")
     for name in filter(None, (n.strip() for n in names.split(","))):
         try:

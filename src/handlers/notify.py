@@ -34,7 +34,14 @@ def report_major(ctx):
     return ctx.services.notifier.send("report_major", "role:manager", message, p.get("case_number"))
 
 
+def complainant(ctx):
+    """Tell the complainant something the procedure requires (e.g. that a limit was extended)."""
+    p = ctx.params
+    return ctx.services.notifier.send("complainant", p.get("contact"), str(p.get("message")), p.get("case_number"))
+
+
 def register(registry):
+    registry.register("notify.complainant", complainant, params=("case_number", "contact", "message"))
     registry.register("notify.receipt", receipt, params=("case_number", "contact", "promised_resolution_at"))
     registry.register("notify.refusal", refusal, params=("case_number", "contact", "reason"))
     registry.register("notify.report_major", report_major, params=("case_number", "content"))

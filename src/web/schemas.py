@@ -37,6 +37,25 @@ class IncidentSchema(Schema):
     resolved = fields.String(allow_none=True)
 
 
+class DeadlineSchema(Schema):
+    name = fields.String()
+    rule = fields.String(allow_none=True)
+    seed = fields.String(allow_none=True)
+    unit = fields.String()
+    amount = fields.Integer()
+    start = fields.String()
+    due = fields.String()
+    last_day = fields.String(allow_none=True)
+    provisional = fields.Boolean()
+    status = fields.String()
+    paused_days = fields.Integer()
+    paused_seconds = fields.Integer()
+    paused_since = fields.String(allow_none=True)
+    extended_by = fields.Integer()
+    breached_at = fields.String(allow_none=True)
+    completed = fields.String(allow_none=True)
+
+
 class CaseSchema(Schema):
     instance_id = fields.String()
     process_id = fields.String()
@@ -50,6 +69,8 @@ class CaseSchema(Schema):
     started_by = fields.String()
     events = fields.Integer()
     row_version = fields.Integer()
+    legal_state = fields.String(allow_none=True)
+    deadlines = fields.List(fields.Nested(DeadlineSchema))
     open_tasks = fields.List(fields.Nested(TaskSchema))
     completed_tasks = fields.List(fields.Nested(TaskSchema))
     incidents = fields.List(fields.Nested(IncidentSchema))

@@ -1,0 +1,180 @@
+"""The deadline book: the time limits of one case, kept on the query side.
+
+Deadline handlers (handlers/deadlines.py) reach it through `ctx.services.deadlines`; the
+engine's timers only see the resulting `deadlines` variable (name -> ISO due moment).
+While a limit is paused its entry in `deadlines` is PAUSED, a moment no timer reaches.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from .calendar import BusinessCalendar, Due
+from .clock import iso, local_iso
+from .errors import InvalidInput
+from .models import Deadline, Instance
+
+PAUSED = "9999-12-31T00:00:00+08:00"
+CLOCK_UNITS = ("minutes", "hours", "at")
+
+
+class DeadlineBook:
+    def __init__(self, session, instance: Instance, calendar: BusinessCalendar, clock):
+        self.session = session
+        self.instance = instance
+        self.calendar = calendar
+        self.clock = clock
+
+    # --- reading -------------------------------------------------------------
+    def rows(self) -> list[Deadline]:
+        return list(self.session.execute(select(Deadline).where(Deadline.instance_id == self.instance.id)
+                                          .order_by(Deadline.id)).scalars())
+
+    def get(self, name: str) -> Deadline:
+        row = self.session.execute(select(Deadline).where(Deadline.instance_id == self.instance.id,
+                                                          Deadline.name == name)).scalar_one_or_none()
+        if row is None:
+            raise InvalidInput(f"the case has no deadline named '{name}'")
+        return row
+
+    def as_variable(self) -> dict:
+        """The `deadlines` case variable: name -> due (ISO), PAUSED while paused, plus reminders."""
+        out = {}
+        for row in self.rows():
+            paused = row.status == "paused"
+            out[row.name] = PAUSED if paused else _due_text(row)
+            if row.remind_workdays and row.status in ("open", "paused"):
+                remind = None if paused else self.calendar.reminder(self._due(row), row.remind_workdays)
+                out[f"{row.name}.remind"] = PAUSED if paused or remind is None else remind.isoformat()
+        return out
+
+    # --- changing ------------------------------------------------------------
+    def start(self, name, unit, amount, start: datetime, rule=None, seed=None, remind_workdays=None) -> Due:
+        due = self.calendar.deadline(start, unit, amount)
+        row = self.session.execute(select(Deadline).where(Deadline.instance_id == self.instance.id,
+                                                          Deadline.name == name)).scalar_one_or_none()
+        if row is None:
+            row = Deadline(instance_id=self.instance.id, process_id=self.instance.process_id, name=name)
+            self.session.add(row)
+        row.rule, row.seed, row.unit, row.amount = rule, seed, unit, amount
+        row.start_at, row.status, row.paused_at = due.start, "open", None
+        row.paused_days = row.paused_seconds = row.extended_by = 0
+        row.remind_workdays = remind_workdays or None
+        row.breached_at = row.completed_at = None
+        self._store(row, due)
+        self.session.flush()  # later reads in this action must see it (autoflush is off)
+        return due
+
+    def stop(self, name) -> Deadline:
+        """The limit's step is done: met if in time, breached if late."""
+        row = self.get(name)
+        now = self.clock.now()
+        if row.status in ("open", "paused"):
+            row.status = "met" if now < row.due_at else "breached"
+            if row.status == "breached" and row.breached_at is None:
+                row.breached_at = now
+        row.completed_at = row.completed_at or now
+        return row
+
+    def pause(self, names) -> list[str]:
+        now = self.clock.now()
+        done = []
+        for row in self._select(names):
+            if row.status == "open":
+                row.status, row.paused_at = "paused", now
+                done.append(row.name)
+        return done
+
+    def resume(self, names) -> list[str]:
+        now = self.clock.now()
+        done = []
+        for row in self._select(names):
+            if row.status != "paused":
+                continue
+            if row.unit in CLOCK_UNITS:
+                row.paused_seconds += int((now - row.paused_at).total_seconds())
+            elif row.unit == "workdays":
+                row.paused_days += self.calendar.working_days_between(_local_day(row.paused_at), _local_day(now))
+            else:
+                row.paused_days += (_local_day(now) - _local_day(row.paused_at)).days
+            row.status, row.paused_at = "open", None
+            self._store(row, self._due(row))
+            done.append(row.name)
+        return done
+
+    def extend(self, name, amount: int, max_total: int | None, before_due: bool) -> tuple[bool, str]:
+        row = self.get(name)
+        now = self.clock.now()
+        if row.status == "met":
+            return False, f"the limit '{name}' was already met"
+        if amount is None or amount < 1:
+            return False, "an extension must be at least 1"
+        if before_due and now >= row.due_at:
+            return False, (f"the extension was approved at {local_iso(now)}, after the limit ran out at "
+                           f"{local_iso(row.due_at)}; it must be approved before")
+        if row.status not in ("open", "paused"):
+            return False, f"the limit '{name}' is already {row.status}"
+        total = row.amount + row.extended_by + amount
+        if max_total is not None and total > max_total:
+            allowed = max_total - row.amount - row.extended_by
+            return False, (f"the limit may be extended to at most {max_total} {row.unit} in total; "
+                           f"{amount} more would make {total} (at most {max(allowed, 0)} more allowed)")
+        row.extended_by += amount
+        self._store(row, self._due(row))
+        return True, f"extended by {amount} {row.unit} to {local_iso(row.due_at)}"
+
+    def breach(self, name, noticed_at: datetime) -> Deadline | None:
+        row = self.session.execute(select(Deadline).where(Deadline.instance_id == self.instance.id,
+                                                          Deadline.name == name)).scalar_one_or_none()
+        if row is not None and row.status == "open":
+            row.status, row.breached_at = "breached", noticed_at
+        return row
+
+    def recompute(self, row: Deadline) -> bool:
+        """Recompute with the calendar as it is now; True if the due moment or the flag changed."""
+        due = self._due(row)
+        changed = due.due != row.due_at or due.provisional != row.provisional
+        self._store(row, due)
+        return changed
+
+    # --- helpers -------------------------------------------------------------
+    def _select(self, names):
+        rows = self.rows()
+        if names in (None, "*", []):
+            return rows
+        wanted = {names} if isinstance(names, str) else set(names)
+        missing = wanted - {r.name for r in rows}
+        if missing:
+            raise InvalidInput(f"the case has no deadline named {', '.join(sorted(missing))}")
+        return [r for r in rows if r.name in wanted]
+
+    def _due(self, row: Deadline) -> Due:
+        return self.calendar.deadline(row.start_at, row.unit, row.amount + row.extended_by,
+                                      extra_days=row.paused_days, extra_seconds=row.paused_seconds)
+
+    def _store(self, row: Deadline, due: Due):
+        row.due_at = due.due
+        row.last_day = due.last_day.isoformat() if due.last_day else None
+        row.provisional = due.provisional
+
+
+def _local_day(at: datetime):
+    from .clock import SHANGHAI
+    return at.astimezone(SHANGHAI).date()
+
+
+def _due_text(row: Deadline) -> str:
+    from .clock import SHANGHAI
+    return row.due_at.astimezone(SHANGHAI).isoformat()
+
+
+def deadline_dict(row: Deadline, now: datetime | None = None) -> dict:
+    status = row.status
+    overdue = status == "open" and now is not None and now >= row.due_at
+    return {"name": row.name, "rule": row.rule, "seed": row.seed, "unit": row.unit, "amount": row.amount,
+            "start": iso(row.start_at), "due": iso(row.due_at), "last_day": row.last_day,
+            "provisional": row.provisional, "status": "breached" if overdue else status,
+            "paused_days": row.paused_days, "paused_seconds": row.paused_seconds, "paused_since": iso(row.paused_at),
+            "extended_by": row.extended_by, "breached_at": iso(row.breached_at), "completed": iso(row.completed_at)}

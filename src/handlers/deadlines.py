@@ -1,0 +1,81 @@
+"""Time limits stated in BPMN: start, pause, resume, extend and stop a named deadline.
+
+Each returns `Updates(record, deadlines=...)`: the task's result variable gets a record of
+what happened; `deadlines` (name -> ISO due moment) is what timers use:
+`<bpmn:timeDate>deadlines["accept"]</bpmn:timeDate>`. Changing it re-arms those timers.
+See docs/time-limits.md.
+"""
+
+from __future__ import annotations
+
+from ..engine.clock import parse_instant
+from . import Updates
+
+
+def _book(ctx):
+    return ctx.services.deadlines
+
+
+def _int(ctx, key, default=None):
+    value = ctx.params.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise ValueError(f"parameter '{key}' must be a whole number, not {value!r}")
+    return int(value)
+
+
+def start(ctx):
+    """Start a named limit: unit and amount from `from` (default: now), on the business calendar."""
+    p = ctx.params
+    name = str(p["name"])
+    origin = p.get("from")
+    begin = parse_instant(str(origin)) if origin else ctx.now()
+    due = _book(ctx).start(name, str(p.get("unit", "workdays")), _int(ctx, "amount", 0), begin,
+                           rule=p.get("rule"), seed=p.get("seed"), remind_workdays=_int(ctx, "remind_workdays"))
+    record = {"name": name, **due.as_dict()}
+    return Updates(record, deadlines=_book(ctx).as_variable())
+
+
+def stop(ctx):
+    """The step the limit is about is done: met if in time, breached if late."""
+    row = _book(ctx).stop(str(ctx.params["name"]))
+    return Updates({"name": row.name, "status": row.status}, deadlines=_book(ctx).as_variable())
+
+
+def pause(ctx):
+    """Stop the clocks (e.g. while a product is tested or appraised: 检验、检测、鉴定的时间不计算在内)."""
+    names = ctx.params.get("names") or "*"
+    paused = _book(ctx).pause(names)
+    return Updates({"paused": paused, "reason": ctx.params.get("reason")}, deadlines=_book(ctx).as_variable())
+
+
+def resume(ctx):
+    """Restart the clocks; each paused limit moves out by exactly the paused time."""
+    names = ctx.params.get("names") or "*"
+    resumed = _book(ctx).resume(names)
+    return Updates({"resumed": resumed}, deadlines=_book(ctx).as_variable())
+
+
+def extend(ctx):
+    """Extend a limit after an approval: refused (with the reason) when not approved, over the
+    cap (`max_total`), or, with `before_due`, approved after the limit ran out."""
+    p = ctx.params
+    name = str(p["name"])
+    if not p.get("approved", True):
+        granted, reason = False, "the extension was not approved"
+    else:
+        granted, reason = _book(ctx).extend(name, _int(ctx, "amount"), _int(ctx, "max_total"),
+                                            bool(p.get("before_due", True)))
+    variable = _book(ctx).as_variable()
+    return Updates({"name": name, "granted": granted, "reason": reason, "due": variable.get(name)},
+                   deadlines=variable)
+
+
+def register(registry):
+    registry.register("deadline.start", start,
+                      params=("name", "unit", "amount", "from", "rule", "seed", "remind_workdays"))
+    registry.register("deadline.stop", stop, params=("name",))
+    registry.register("deadline.pause", pause, params=("names", "reason"))
+    registry.register("deadline.resume", resume, params=("names",))
+    registry.register("deadline.extend", extend, params=("name", "amount", "max_total", "before_due", "approved"))
