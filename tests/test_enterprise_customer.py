@@ -119,6 +119,9 @@ def test_routed_complaint_handled_and_answered_in_time(ec, clock):
     assert all(t["due"] == "2026-05-08T09:00:00+00:00" for t in ec.list_tasks(instance_id=case.instance_id))
     clock.advance(days=1)
     handle_through_reply(ec, case)
+    promised = ec.show(case.instance_id)["deadlines"][0]
+    assert (promised["name"], promised["status"], promised["unit"]) == ("promised", "met", "at")
+    assert promised["seed"] == "000:127, 000:313"
     clock.advance(days=5)                         # long after the promise: the reply was in time
     assert ec.tick()["timers_fired"] == 0
     assert "supervise" not in open_names(ec, case)
@@ -135,7 +138,9 @@ def test_promised_time_passing_before_the_reply_gives_the_manager_a_supervision_
     assert ec.tick()["timers_fired"] == 1
     assert roles_of(ec, case) == {"investigate": "department", "supervise": "manager"}
     fired = [e for e in ec.history(case.instance_id) if e["kind"] == "timer_fired"][0]
-    assert fired["payload"]["task"] == "promised_time_passed"
+    assert fired["payload"]["task"] == "promised_time_passed" and fired["payload"]["deadline"] == "promised"
+    (promised,) = ec.show(case.instance_id)["deadlines"]
+    assert promised["status"] == "breached" and promised["breached_at"] == "2026-05-08T09:00:00+00:00"
     do(ec, case, "supervise", "manager_wu", {"supervision_note": "今天必须答复"})
     handle_through_reply(ec, case)
     assert close(ec, case).status == "completed"
