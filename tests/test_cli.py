@@ -128,3 +128,20 @@ def test_replay_verify_fails_with_exit_code_7_on_tampering(run, mini_dir, tmp_pa
     con.close()
     result = run("replay", iid, "--verify", ok=False)
     assert result.exit_code == 7 and "INCONSISTENT at event 1" in result.output
+
+
+def test_show_prints_the_deadlines_of_a_case(run, tmp_path):
+    from conftest import PROCESSES
+    run("deploy", PROCESSES)
+    intake = {"channel": "hotline", "complainant": "王女士", "contact": "138", "category": "returns",
+              "content": "退货未退款", "promised_resolution_at": "2026-05-08T17:00:00+08:00"}
+    case = json.loads(run("--now", "2026-05-06T09:00", "start", "enterprise_customer", "--data",
+                          json.dumps(intake, ensure_ascii=False), "--json").output)
+    run("--now", "2026-05-08T17:00", "tick")
+    text = run("--now", "2026-05-08T17:05", "show", case["case_number"]).output
+    assert "deadlines:" in text and "promised" in text and "breached" in text
+    assert "向客户承诺的解决时间" in text and "000:127" in text
+    shown = json.loads(run("show", case["instance_id"], "--json").output)
+    assert set(shown["deadlines"][0]) == {"name", "rule", "seed", "unit", "amount", "start", "due", "last_day",
+                                          "provisional", "status", "paused_days", "paused_seconds",
+                                          "paused_since", "extended_by", "breached_at", "completed"}
