@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from complaintflow.engine import runtime  # noqa: E402
+from complaintflow.engine.calendar import BusinessCalendar  # noqa: E402
 from complaintflow.engine.clock import FixedClock, IdSequence, engine_context, parse_instant  # noqa: E402
 from complaintflow.engine.expressions import ComplaintScriptEngine  # noqa: E402
 from complaintflow.engine.service import ComplaintService  # noqa: E402
@@ -66,8 +67,34 @@ class _MemoryServices:
         pass
 
 
+class _MemoryDeadlines:
+    """The deadline book in memory (the baseline has no database); same calendar arithmetic."""
+
+    def __init__(self, calendar):
+        self.calendar = calendar
+        self.dues = {}
+
+    def start(self, name, unit, amount, start, rule=None, seed=None, remind_workdays=None):
+        due = self.calendar.deadline(start, unit, amount)
+        self.dues[name] = due.due.isoformat()
+        return due
+
+    def stop(self, name):
+        from types import SimpleNamespace
+        return SimpleNamespace(name=name, status="met")
+
+    def as_variable(self):
+        return dict(self.dues)
+
+
 class _QuietNotifier(_MemoryServices):
     pass
+
+
+def _no_incidents(log):
+    failed = [e.payload for e in log.effects if e.kind == "incident" or "error" in e.payload]
+    if failed:
+        raise SystemExit(f"benchmark run hit an incident: {failed[0]}")
 
 
 def run_baseline(specs, cases, clock):
@@ -75,7 +102,8 @@ def run_baseline(specs, cases, clock):
     ser = Serializer()
     spec, subs = specs
     mem = _MemoryServices()
-    services = Services(clock=clock, case_numbers=mem, notifier=mem, case=mem)
+    services = Services(clock=clock, case_numbers=mem, notifier=mem, case=mem,
+                        deadlines=_MemoryDeadlines(BusinessCalendar()))
     registry = default_registry()
     t0 = time.perf_counter()
     for _ in range(cases):
@@ -96,6 +124,7 @@ def run_baseline(specs, cases, clock):
                 task.run()
                 runtime.advance(wf, log)
             blob = ser.workflow_serializer.serialize_json(wf)
+        _no_incidents(log)
     return (time.perf_counter() - t0) / (cases * ACTIONS_PER_CASE)
 
 
@@ -106,6 +135,8 @@ def run_service(svc, cases):
         for name, data in STEPS:
             task = next(t for t in case.open_tasks if t["task"] == name)
             case = svc.complete_task(task["task_id"], "bench", data)
+        if case.status != "completed":
+            raise SystemExit(f"benchmark case ended {case.status}: {case.incidents}")
     return (time.perf_counter() - t0) / (cases * ACTIONS_PER_CASE)
 
 
