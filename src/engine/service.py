@@ -225,7 +225,8 @@ class ComplaintService:
                 wf.script_engine = self._engine(s, inst, steplog)
                 runtime.begin(wf, initial)
                 runtime.advance(wf, steplog)
-            s.add(InstanceState(instance_id=inst.id, state="", state_hash=""))
+            s.info["state_row"] = InstanceState(instance_id=inst.id, state="", state_hash="")
+            s.add(s.info["state_row"])
             s.flush()
             driver = {"process_id": pv.process_id, "version": pv.version, "data": initial}
             return self._finish(s, inst, pv, wf, ids, steplog, now, "started", actor, driver, None)
@@ -392,6 +393,7 @@ class ComplaintService:
             raise Conflict(f"case {inst.case_number or inst.id} is closed; nothing was changed")
         pv = self.version_info(s, inst.version_id)
         state = s.get(InstanceState, instance_id)
+        s.info["state_row"] = state          # _finish writes the new state into the same row
         spec, subs = pv.specs
         wf = self.serializer.state_from_dict(json.loads(state.state), spec, subs)
         return inst, pv, wf, IdSequence(inst.id, inst.id_counter)
@@ -402,7 +404,9 @@ class ComplaintService:
         # task, so tasks must stay in tree order (parents first) in the stored JSON.
         state_json = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
         digest = runtime.state_hash(state)
-        row = s.get(InstanceState, inst.id)
+        row = s.info.get("state_row")
+        if row is None or row.instance_id != inst.id:
+            row = s.get(InstanceState, inst.id)
         row.state, row.state_hash = state_json, digest
         inst.id_counter = ids.counter
         inst.step_count += 1
