@@ -109,12 +109,16 @@ def service(make_service):
     return make_service()
 
 
+def copy_fixture(tmp_path, name):
+    """A private copy of a fixture process directory, free to edit."""
+    target = tmp_path / name
+    shutil.copytree(FIXTURES / name, target)
+    return target
+
+
 @pytest.fixture
 def mini_dir(tmp_path):
-    """A private copy of the small test process, free to edit."""
-    target = tmp_path / "mini"
-    shutil.copytree(FIXTURES / "mini", target)
-    return target
+    return copy_fixture(tmp_path, "mini")
 
 
 @pytest.fixture

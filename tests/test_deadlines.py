@@ -8,14 +8,13 @@ given before the 60 run out (complainant told); appraisal time is not counted (0
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
 from complaintflow.engine.calendar import BusinessCalendar
 from complaintflow.engine.clock import parse_instant
 from complaintflow.engine.service import ComplaintService
-from conftest import FIXTURES, open_task
+from conftest import copy_fixture, open_task
 
 INTAKE = {"subject": "奶粉中有异物", "contact": "13900000000"}
 
@@ -24,9 +23,7 @@ pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indire
 
 @pytest.fixture
 def limits_dir(tmp_path):
-    target = tmp_path / "limits"
-    shutil.copytree(FIXTURES / "limits", target)
-    return target
+    return copy_fixture(tmp_path, "limits")
 
 
 @pytest.fixture
@@ -160,7 +157,7 @@ def test_an_extension_approved_after_the_limit_ran_out_is_refused(svc, clock):
 def test_reminder_one_working_day_before(svc, clock, notifier):
     clock.set(at("2026-03-02T09:00"))
     case = svc.start("limits", INTAKE, "reception")
-    reply = accept_on_time(svc, clock, case)                 # last day Wed 05-06
+    assert accept_on_time(svc, clock, case)["last_day"] == "2026-05-06"   # Wed
     clock.set(at("2026-05-05T23:59"))
     svc.tick()
     assert "reminder" not in [m["message"] for m in notifier.sent]

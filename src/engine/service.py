@@ -13,12 +13,8 @@ import logging
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from functools import lru_cache
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
@@ -34,64 +30,12 @@ from .errors import ComplaintflowError, Conflict, InvalidInput, NotAllowed, NotF
 from .eventlog import EventWriter
 from .expressions import ComplaintScriptEngine
 from .forms import validate_submission
-from .models import (CaseCounter, Deadline, Event, HumanTask, Incident, Instance, InstanceState,
-                     ProcessVersion)
-from .spec import Serializer, canonical_json
+from .case_services import DbCaseNumbers, InstanceSummary, LogNotifier
+from .models import Deadline, Event, HumanTask, Incident, Instance, InstanceState, ProcessVersion
+from .views import case_dict, incident_dict, task_dict
+from .spec import Serializer
 
 log = logging.getLogger("complaintflow")
-
-
-# --- injected services ------------------------------------------------------------
-
-class LogNotifier:
-    """Default notifier: writes each message to the log. Deployments plug in SMS/e-mail here."""
-
-    def __init__(self):
-        self.sent: list[dict] = []
-
-    def send(self, kind, to, message, case_number=None):
-        record = {"kind": kind, "to": to, "message": message, "case_number": case_number, "channel": "log"}
-        self.sent.append(record)
-        log.info("notify %s to %s: %s", kind, to, message)
-        return record
-
-
-class DbCaseNumbers:
-    """Case numbers from a per-(process, year) counter row, inside the action's transaction."""
-
-    def __init__(self, session: Session):
-        self.session = session
-
-    def next(self, process_id, year, prefix):
-        s = self.session
-        result = s.execute(update(CaseCounter)
-                           .where(CaseCounter.process_id == process_id, CaseCounter.year == year)
-                           .values(last_value=CaseCounter.last_value + 1)
-                           .returning(CaseCounter.last_value))
-        value = result.scalar_one_or_none()
-        if value is None:
-            try:
-                with s.begin_nested():
-                    s.add(CaseCounter(process_id=process_id, year=year, last_value=1))
-                value = 1
-            except IntegrityError:  # another transaction created the row first
-                return self.next(process_id, year, prefix)
-        return f"{prefix}-{year}-{value:06d}"
-
-
-class InstanceSummary:
-    """Lets handlers set case-summary fields (case number, closed time, category)."""
-
-    FIELDS = {"case_number", "closed_at", "category", "legal_state"}
-
-    def __init__(self, instance: Instance):
-        self.instance = instance
-
-    def set_summary(self, **fields):
-        for key, value in fields.items():
-            if key not in self.FIELDS:
-                raise ValueError(f"'{key}' is not a case summary field")
-            setattr(self.instance, key, value)
 
 
 # --- results ------------------------------------------------------------------------
@@ -586,20 +530,3 @@ def _short(value):
     return None if value is None else str(value)[:100]
 
 
-def task_dict(t: HumanTask) -> dict:
-    return {"task_id": t.id, "instance_id": t.instance_id, "process_id": t.process_id, "task": t.task_spec,
-            "name": t.name, "role": t.role, "form": t.form, "status": t.status, "created": iso(t.created_at),
-            "due": iso(t.due_at), "completed": iso(t.completed_at), "completed_by": t.completed_by}
-
-
-def incident_dict(r: Incident) -> dict:
-    return {"id": r.id, "task_id": r.task_id, "task": r.task_spec, "handler": r.handler, "message": r.message,
-            "attempts": r.attempts, "created": iso(r.created_at), "resolved": iso(r.resolved_at)}
-
-
-def case_dict(i: Instance) -> dict:
-    return {"instance_id": i.id, "process_id": i.process_id, "version": i.version, "status": i.status,
-            "case_number": i.case_number, "category": i.category, "received": iso(i.received_at),
-            "closed": iso(i.closed_at), "next_due": iso(i.next_due_at), "started_by": i.started_by,
-            "legal_state": i.legal_state,
-            "events": i.last_event_seq, "row_version": i.row_version}

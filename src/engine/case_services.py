@@ -1,0 +1,66 @@
+"""Services the engine injects into handlers, backed by the action's database session."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .models import CaseCounter, Instance
+
+log = logging.getLogger("complaintflow")
+
+
+class LogNotifier:
+    """Default notifier: writes each message to the log. Deployments plug in SMS/e-mail here."""
+
+    def __init__(self):
+        self.sent: list[dict] = []
+
+    def send(self, kind, to, message, case_number=None):
+        record = {"kind": kind, "to": to, "message": message, "case_number": case_number, "channel": "log"}
+        self.sent.append(record)
+        log.info("notify %s to %s: %s", kind, to, message)
+        return record
+
+
+class DbCaseNumbers:
+    """Case numbers from a per-(process, year) counter row, inside the action's transaction."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def next(self, process_id, year, prefix):
+        s = self.session
+        result = s.execute(update(CaseCounter)
+                           .where(CaseCounter.process_id == process_id, CaseCounter.year == year)
+                           .values(last_value=CaseCounter.last_value + 1)
+                           .returning(CaseCounter.last_value))
+        value = result.scalar_one_or_none()
+        if value is None:
+            try:
+                with s.begin_nested():
+                    s.add(CaseCounter(process_id=process_id, year=year, last_value=1))
+                value = 1
+            except IntegrityError:  # another transaction created the row first
+                return self.next(process_id, year, prefix)
+        return f"{prefix}-{year}-{value:06d}"
+
+
+class InstanceSummary:
+    """Lets handlers set case-summary fields (case number, closed time, category)."""
+
+    FIELDS = {"case_number", "closed_at", "category", "legal_state"}
+
+    def __init__(self, instance: Instance):
+        self.instance = instance
+
+    def set_summary(self, **fields):
+        for key, value in fields.items():
+            if key not in self.FIELDS:
+                raise ValueError(f"'{key}' is not a case summary field")
+            setattr(self.instance, key, value)
+
+

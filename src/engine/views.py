@@ -1,0 +1,25 @@
+"""Rows as the plain dicts that every face shows (keys documented in docs/cli.md)."""
+
+from __future__ import annotations
+
+from .clock import iso
+from .models import HumanTask, Incident, Instance
+
+
+def task_dict(t: HumanTask) -> dict:
+    return {"task_id": t.id, "instance_id": t.instance_id, "process_id": t.process_id, "task": t.task_spec,
+            "name": t.name, "role": t.role, "form": t.form, "status": t.status, "created": iso(t.created_at),
+            "due": iso(t.due_at), "completed": iso(t.completed_at), "completed_by": t.completed_by}
+
+
+def incident_dict(r: Incident) -> dict:
+    return {"id": r.id, "task_id": r.task_id, "task": r.task_spec, "handler": r.handler, "message": r.message,
+            "attempts": r.attempts, "created": iso(r.created_at), "resolved": iso(r.resolved_at)}
+
+
+def case_dict(i: Instance) -> dict:
+    return {"instance_id": i.id, "process_id": i.process_id, "version": i.version, "status": i.status,
+            "case_number": i.case_number, "category": i.category, "received": iso(i.received_at),
+            "closed": iso(i.closed_at), "next_due": iso(i.next_due_at), "started_by": i.started_by,
+            "legal_state": i.legal_state,
+            "events": i.last_event_seq, "row_version": i.row_version}
