@@ -139,7 +139,7 @@ def test_show_prints_the_deadlines_of_a_case(run, tmp_path):
                           json.dumps(intake, ensure_ascii=False), "--json").output)
     run("--now", "2026-05-08T17:00", "tick")
     text = run("--now", "2026-05-08T17:05", "show", case["case_number"]).output
-    assert "deadlines:" in text and "promised" in text and "breached" in text
+    assert "deadlines:" in text and "promised" in text and "breached" in text and "[a fixed moment]" in text
     assert "向客户承诺的解决时间" in text and "000:127" in text
     shown = json.loads(run("show", case["instance_id"], "--json").output)
     assert set(shown["deadlines"][0]) == {"name", "rule", "seed", "unit", "amount", "start", "due", "last_day",

@@ -226,9 +226,10 @@ def show(obj, ref, as_json):
                     paused += f", paused since {_t(d['paused_since'])}"
                 ext = f", extended by {d['extended_by']}" if d["extended_by"] else ""
                 prov = "  PROVISIONAL (calendar not yet published)" if d["provisional"] else ""
+                size = "a fixed moment" if d["unit"] == "at" else f"{d['amount']} {d['unit']}"
                 click.echo(f"  {d['name']:12} {d['status']:9} due {_t(d['due'])}"
                            f"{' (last day ' + d['last_day'] + ')' if d['last_day'] else ''}"
-                           f"  [{d['amount']} {d['unit']}{ext}{paused}]{prov}")
+                           f"  [{size}{ext}{paused}]{prov}")
                 if d["rule"] or d["seed"]:
                     click.echo(f"               {d['rule'] or ''}  ({d['seed'] or '-'})")
     emit(dump("case", case) if as_json else case, as_json, text)
