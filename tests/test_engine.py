@@ -186,3 +186,37 @@ def test_listing_tasks_and_cases_never_loads_engine_state(mini, monkeypatch):
     case = mini.list_cases()[0]
     assert mini.show(case["instance_id"])["open_tasks"][0]["task"] == "review"
     assert mini.history(case["instance_id"])[0]["kind"] == "started"
+
+
+THREE_TIMERS = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="d3" targetNamespace="http://x">
+  <bpmn:process id="three_timers" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:parallelGateway id="split"><bpmn:incoming>f0</bpmn:incoming>
+      <bpmn:outgoing>f1</bpmn:outgoing><bpmn:outgoing>f2</bpmn:outgoing><bpmn:outgoing>f3</bpmn:outgoing>
+    </bpmn:parallelGateway>
+    TIMERS
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="split" />
+  </bpmn:process>
+</bpmn:definitions>"""
+TIMER = """<bpmn:intermediateCatchEvent id="t{n}"><bpmn:incoming>f{n}</bpmn:incoming><bpmn:outgoing>g{n}</bpmn:outgoing>
+      <bpmn:timerEventDefinition><bpmn:timeDate xsi:type="bpmn:tFormalExpression">"2026-05-06T1{n}:00:00+08:00"</bpmn:timeDate></bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:endEvent id="e{n}"><bpmn:incoming>g{n}</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f{n}" sourceRef="split" targetRef="t{n}" />
+    <bpmn:sequenceFlow id="g{n}" sourceRef="t{n}" targetRef="e{n}" />"""
+
+
+def test_timers_firing_in_one_tick_are_logged_in_firing_order(service, clock, tmp_path):
+    from conftest import PROCESSES
+    (tmp_path / "roles.json").write_text((PROCESSES / "roles.json").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "three.bpmn").write_text(
+        THREE_TIMERS.replace("TIMERS", "\n    ".join(TIMER.format(n=n) for n in (1, 2, 3))), encoding="utf-8")
+    service.deploy([tmp_path])
+    case = service.start("three_timers", {}, "alice")
+    clock.set(clock.now().replace(hour=14))
+    assert service.tick()["timers_fired"] == 3
+    fired = [e["payload"]["task"] for e in service.history(case.instance_id) if e["kind"] == "timer_fired"]
+    assert fired == ["t1", "t2", "t3"]
+    assert service.show(case.instance_id)["status"] == "completed"

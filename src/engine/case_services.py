@@ -16,12 +16,8 @@ log = logging.getLogger("complaintflow")
 class LogNotifier:
     """Default notifier: writes each message to the log. Deployments plug in SMS/e-mail here."""
 
-    def __init__(self):
-        self.sent: list[dict] = []
-
     def send(self, kind, to, message, case_number=None):
         record = {"kind": kind, "to": to, "message": message, "case_number": case_number, "channel": "log"}
-        self.sent.append(record)
         log.info("notify %s to %s: %s", kind, to, message)
         return record
 

@@ -30,6 +30,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from ..handlers import HandlerRegistry
+from .dmn_checks import DmnFiles
+from .problems import Problem
 from .expressions import (CheckedEnvironment, ExpressionRefused, check_expression,
                           check_script, names_used)
 from .spec import ComplaintBpmnParser, Serializer
@@ -48,22 +50,6 @@ FLOW_NODE_TAGS = {
 }
 _NOT_CONSTANT = object()
 ISO_LIKE = re.compile(r"^(R\d*/)?P(\d|T)|^\d{4}-\d{2}-\d{2}")
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    element: str | None
-    message: str
-    line: int | None = None
-
-    def __str__(self):
-        where = self.file + (f":{self.line}" if self.line else "")
-        elem = f" element '{self.element}':" if self.element else ""
-        return f"{where}:{elem} {self.message}"
-
-    def as_dict(self):
-        return {"file": self.file, "element": self.element, "line": self.line, "message": self.message}
 
 
 @dataclass
@@ -125,11 +111,12 @@ def collect_files(paths) -> tuple[list[Path], list[Path], list[Problem]]:
 class _FileChecker:
     """Checks one BPMN file and builds its packages."""
 
-    def __init__(self, path: Path, dmn_files: list[Path], handlers: HandlerRegistry):
+    def __init__(self, path: Path, dmn_files: list[Path], dmn: DmnFiles, handlers: HandlerRegistry):
         self.path = path
         self.file = str(path)
         self.dir = path.parent
         self.dmn_files = dmn_files
+        self.dmn = dmn
         self.handlers = handlers
         self.problems: list[Problem] = []
         self.forms: dict[str, dict] = {}
@@ -208,7 +195,7 @@ class _FileChecker:
 
     # --- our checks ------------------------------------------------------------
     def check_process(self, proc, roles) -> dict:
-        meta = {"tasks": {}, "start_form": None, "initial_data": {}, "handlers": [], "name": proc.get("name")}
+        meta = {"tasks": {}, "start_form": None, "initial_data": {}, "name": proc.get("name")}
         lanes = {}
         for lane in proc.iter(f"{{{NS['bpmn']}}}lane"):
             name = (lane.get("name") or "").strip()
@@ -229,9 +216,7 @@ class _FileChecker:
             elif tag == "startEvent" and _local(node.getparent().tag) == "process":
                 self.check_start_event(node, meta)
             elif tag == "serviceTask":
-                handler = self.check_service_task(node, known_names)
-                if handler:
-                    meta["handlers"].append(handler)
+                self.check_service_task(node, known_names)
             elif tag == "scriptTask":
                 script = node.find("bpmn:script", NS)
                 self.check_code(node, script.text if script is not None else "", script=True)
@@ -282,14 +267,7 @@ class _FileChecker:
                 names.add(node.text.strip())
             if tag == "dataObject":
                 names.add(node.get("id"))
-        for dmn in self.dmn_files:
-            try:
-                droot = etree.parse(str(dmn)).getroot()
-                for out in droot.iter():
-                    if _local(out.tag) == "output" and out.get("name"):
-                        names.add(out.get("name").split(".")[0])
-            except etree.XMLSyntaxError:
-                pass
+        names |= self.dmn.output_names(self.dmn_files)
         return names
 
     def check_code(self, node, text, *, script=False, names=None, what="expression"):
@@ -468,15 +446,7 @@ class _FileChecker:
                 ref = (child.text or "").strip()
         if not ref:
             return
-        ids = set()
-        for dmn in self.dmn_files:
-            try:
-                for d in etree.parse(str(dmn)).getroot().iter():
-                    if _local(d.tag) == "decision":
-                        ids.add(d.get("id"))
-            except etree.XMLSyntaxError as err:
-                self.problems.append(Problem(str(dmn), None, f"is not well-formed XML: {err.msg}", err.lineno))
-        if ref not in ids:
+        if ref not in self.dmn.decision_ids(self.dmn_files):
             self.problem(node, f"business rule task refers to decision '{ref}', which no DMN file defines")
 
     def check_reachability(self, container):
@@ -519,50 +489,6 @@ def _first_line(err) -> str:
     return text.splitlines()[0] if text else err.__class__.__name__
 
 
-_DMN_PLACEHOLDER = re.compile(r"(\?)(?=(?:[^'\"]|['\"][^'\"]*['\"])*$)")
-
-
-def check_dmn(path: Path) -> list[Problem]:
-    """DMN cells are Python expressions too: check input expressions, output entries and
-    input entries (unary tests such as `< 5`, `"a"`, `4 < ? < 6`) against the allowed subset."""
-    problems = []
-    try:
-        root = etree.parse(str(path)).getroot()
-    except etree.XMLSyntaxError as err:
-        return [Problem(str(path), None, f"is not well-formed XML: {err.msg}", err.lineno)]
-
-    def report(node, what, text, err):
-        owner = node
-        while owner is not None and not owner.get("id"):
-            owner = owner.getparent()
-        problems.append(Problem(str(path), owner.get("id") if owner is not None else None,
-                                f"{what} refused: {err}", node.sourceline))
-
-    for node in root.iter():
-        tag = _local(node.tag)
-        if tag not in ("inputExpression", "inputEntry", "outputEntry"):
-            continue
-        text_node = next((c for c in node if _local(c.tag) == "text"), None)
-        text = (text_node.text or "").strip() if text_node is not None else ""
-        if not text or (tag == "inputEntry" and text == "-"):
-            continue
-        try:
-            if tag == "inputEntry":
-                candidate = _DMN_PLACEHOLDER.sub("dmninputexpr", text)
-                try:
-                    check_expression(candidate)
-                except ExpressionRefused as first:
-                    if "is not a valid expression" not in str(first):
-                        raise
-                    check_expression(f"dmninputexpr {candidate}")
-            else:
-                check_expression(text)
-        except ExpressionRefused as err:
-            report(node, {"inputExpression": "DMN input expression", "inputEntry": "DMN input entry",
-                          "outputEntry": "DMN output entry"}[tag], text, err)
-    return problems
-
-
 def check_paths(paths, handlers: HandlerRegistry) -> CheckResult:
     """Validate BPMN/DMN files (and the forms and roles they use); build packages if all is well."""
     result = CheckResult()
@@ -570,11 +496,11 @@ def check_paths(paths, handlers: HandlerRegistry) -> CheckResult:
     result.problems += problems
     if not bpmn_files and not dmn_files and not problems:
         result.problems.append(Problem(", ".join(map(str, paths)), None, "contains no .bpmn files"))
-    for dmn in dmn_files:
-        result.problems += check_dmn(dmn)
+    dmn = DmnFiles(dmn_files)          # each DMN file parsed and checked once
+    result.problems += dmn.problems
     seen_ids: dict[str, str] = {}
     for path in bpmn_files:
-        checker = _FileChecker(path, [d for d in dmn_files if d.parent == path.parent], handlers)
+        checker = _FileChecker(path, [d for d in dmn_files if d.parent == path.parent], dmn, handlers)
         packages = checker.run()
         result.files.append(str(path))
         result.problems += checker.problems

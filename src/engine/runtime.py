@@ -190,31 +190,57 @@ def complete_user_task(workflow: BpmnWorkflow, task_id: str, data: dict):
     return task
 
 
-def waiting_timers(workflow: BpmnWorkflow) -> list[tuple[Any, datetime | None]]:
-    """(task, due) of every waiting timer.
+def _timer_due(task) -> tuple[bool, datetime | None]:
+    """(is a timer, due) for a waiting task.
 
     Timers behind an event-based gateway are not on their own task in SpiffWorkflow 3.2.0:
     the gateway's MultipleEventDefinition holds them and the due time is in the gateway
     task's internal_data["event_value"] (its `waiting_events()` does not show them)."""
+    if not _timer_definitions(getattr(task.task_spec, "event_definition", None)):
+        return False, None
+    value = task.internal_data.get("event_value")
+    if isinstance(value, dict):
+        value = value.get("next")
+    if value is None:
+        return True, None
+    try:
+        return True, TimerEventDefinition.get_datetime(str(value))
+    except ValueError:
+        return True, None
+
+
+def waiting_timers(workflow: BpmnWorkflow) -> list[tuple[Any, datetime | None]]:
+    """(task, due) of every waiting timer."""
     out = []
     for task in workflow.get_tasks(state=TaskState.WAITING):
-        definition = getattr(task.task_spec, "event_definition", None)
-        is_timer = isinstance(definition, TimerEventDefinition) or (
-            isinstance(definition, MultipleEventDefinition)
-            and any(isinstance(d, TimerEventDefinition) for d in definition.event_definitions))
-        if not is_timer:
-            continue
-        value = task.internal_data.get("event_value")
-        if isinstance(value, dict):
-            value = value.get("next")
-        due = None
-        if value is not None:
-            try:
-                due = TimerEventDefinition.get_datetime(str(value))
-            except ValueError:
-                due = None
-        out.append((task, due))
+        is_timer, due = _timer_due(task)
+        if is_timer:
+            out.append((task, due))
     return out
+
+
+@dataclass
+class Snapshot:
+    """What the service layer stores after an action, from one pass over the task tree."""
+
+    ready_user: list
+    errored: list
+    next_due: datetime | None
+
+
+def snapshot(workflow: BpmnWorkflow) -> Snapshot:
+    ready, errored, dues = [], [], []
+    for task in workflow.get_tasks(state=TaskState.READY | TaskState.ERROR | TaskState.WAITING):
+        if task.has_state(TaskState.READY):
+            if task.task_spec.manual:
+                ready.append(task)
+        elif task.has_state(TaskState.ERROR):
+            errored.append(task)
+        else:
+            is_timer, due = _timer_due(task)
+            if due is not None:
+                dues.append(due)
+    return Snapshot(ready, errored, min(dues) if dues else None)
 
 
 def timer_element(task):
@@ -277,8 +303,7 @@ def advance(workflow: BpmnWorkflow, log: StepLog) -> None:
     """
     try:
         for _ in range(50):
-            workflow.do_engine_steps()
-            workflow.refresh_timers()
+            workflow.do_engine_steps()       # ends with refresh_timers(), which may ready more tasks
             if not workflow.get_tasks(state=TaskState.READY, manual=False):
                 break
     except SpiffWorkflowException as err:
@@ -289,9 +314,12 @@ def advance(workflow: BpmnWorkflow, log: StepLog) -> None:
             if task.has_state(TaskState.READY) or waited:
                 task._set_state(TaskState.ERROR)
             task.internal_data["incident"] = {"handler": None, "message": message, "waiting": waited}
-        log.add("incident", {"task": getattr(getattr(task, "task_spec", None), "name", None),
-                             "handler": None, "message": message},
-                str(task.id) if task is not None else None)
+        if task is None or not task.has_state(TaskState.ERROR):
+            # An errored task becomes an incident (and its event) in the service layer; only
+            # a failure that left no errored task behind is logged here, so it is not lost.
+            log.add("incident", {"task": getattr(getattr(task, "task_spec", None), "name", None),
+                                 "handler": None, "message": message},
+                    str(task.id) if task is not None else None)
     # Events thrown that nothing in this case caught (e.g. a reply signal after the watch
     # that listens for it has ended) are queued for the outside world; record and drop them.
     for event in workflow.get_events():

@@ -24,15 +24,16 @@ from . import runtime
 from .clock import Clock, IdSequence, SystemClock, engine_context, iso
 from .calendar import BusinessCalendar, default_calendar
 from .db import database_url, make_engine, make_session_factory
-from .deadlines import DeadlineBook, deadline_dict
+from .deadlines import DeadlineBook
 from .definitions import CheckResult, check_paths
 from .errors import ComplaintflowError, Conflict, InvalidInput, NotAllowed, NotFound, ValidationFailed
 from .eventlog import EventWriter
 from .expressions import ComplaintScriptEngine
 from .forms import validate_submission
 from .case_services import DbCaseNumbers, InstanceSummary, LogNotifier
-from .models import Deadline, Event, HumanTask, Incident, Instance, InstanceState, ProcessVersion
-from .views import case_dict, incident_dict, task_dict
+from .models import Deadline, HumanTask, Incident, Instance, InstanceState, ProcessVersion
+from .queries import CaseQueries
+from .views import task_dict
 from .spec import Serializer
 
 log = logging.getLogger("complaintflow")
@@ -59,7 +60,7 @@ class ActionResult:
     events: int
 
 
-class ComplaintService:
+class ComplaintService(CaseQueries):
     def __init__(self, database: str | None = None, *, clock: Clock | None = None,
                  handlers: HandlerRegistry | None = None, notifier=None, engine=None,
                  calendar: BusinessCalendar | None = None):
@@ -169,11 +170,10 @@ class ComplaintService:
                 wf.script_engine = self._engine(s, inst, steplog)
                 runtime.begin(wf, initial)
                 runtime.advance(wf, steplog)
-            s.info["state_row"] = InstanceState(instance_id=inst.id, state="", state_hash="")
-            s.add(s.info["state_row"])
-            s.flush()
+            state_row = InstanceState(instance_id=inst.id, state="", state_hash="")
+            s.add(state_row)
             driver = {"process_id": pv.process_id, "version": pv.version, "data": initial}
-            return self._finish(s, inst, pv, wf, ids, steplog, now, "started", actor, driver, None)
+            return self._finish(s, Loaded(inst, pv, wf, ids, state_row), steplog, now, "started", actor, driver, None)
 
     def complete_task(self, task_id: str, actor: str, data: dict, *, roles: set[str] | None = None,
                       expected_version: int | None = None) -> ActionResult:
@@ -191,7 +191,8 @@ class ComplaintService:
                 raise Conflict(f"task '{row.name}' ({task_id}) is no longer open ({row.status}); nothing was changed")
             if roles is not None and row.role not in roles:
                 raise NotAllowed(f"task '{row.name}' is for role '{row.role}', which {actor} does not hold")
-            inst, pv, wf, ids = self._load(s, row.instance_id, expected_version)
+            case = self._load(s, row.instance_id, expected_version)
+            inst, pv, wf, ids = case.inst, case.pv, case.wf, case.ids
             task = wf.get_task_from_id(uuid.UUID(task_id))
             if task is None or not task.has_state(TaskState.READY):
                 raise Conflict(f"task '{row.name}' is not waiting for input any more; nothing was changed")
@@ -204,36 +205,36 @@ class ComplaintService:
                 runtime.advance(wf, steplog)
             row.status, row.completed_at, row.completed_by = "completed", now, actor
             driver = {"task": row.task_spec, "name": row.name, "role": row.role, "data": data}
-            return self._finish(s, inst, pv, wf, ids, steplog, now, "task_completed", actor, driver, task_id)
+            return self._finish(s, case, steplog, now, "task_completed", actor, driver, task_id)
 
     def retry(self, instance_id: str, actor: str) -> ActionResult:
         now = self.clock.now()
         with self.uow() as s:
-            inst, pv, wf, ids = self._load(s, instance_id)
-            if not runtime.error_tasks(wf) and inst.status != "incident":
-                raise Conflict(f"case {inst.case_number or inst.id} has no open incident to retry")
+            case = self._load(s, instance_id)
+            if not runtime.error_tasks(case.wf) and case.inst.status != "incident":
+                raise Conflict(f"case {case.inst.case_number or case.inst.id} has no open incident to retry")
             steplog = runtime.StepLog()
-            with engine_context(now, ids):
-                wf.script_engine = self._engine(s, inst, steplog)
-                retried = runtime.retry_errors(wf)
-                runtime.advance(wf, steplog)
-            return self._finish(s, inst, pv, wf, ids, steplog, now, "retry", actor, {"tasks": retried}, None)
+            with engine_context(now, case.ids):
+                case.wf.script_engine = self._engine(s, case.inst, steplog)
+                retried = runtime.retry_errors(case.wf)
+                runtime.advance(case.wf, steplog)
+            return self._finish(s, case, steplog, now, "retry", actor, {"tasks": retried}, None)
 
     def send_message(self, instance_id: str, name: str, payload: dict, actor: str) -> ActionResult:
         if not isinstance(payload, dict):
             raise InvalidInput("a message payload must be a JSON object")
         now = self.clock.now()
         with self.uow() as s:
-            inst, pv, wf, ids = self._load(s, instance_id)
+            case = self._load(s, instance_id)
             steplog = runtime.StepLog()
             try:
-                with engine_context(now, ids):
-                    wf.script_engine = self._engine(s, inst, steplog)
-                    runtime.deliver_message(wf, name, payload)
-                    runtime.advance(wf, steplog)
+                with engine_context(now, case.ids):
+                    case.wf.script_engine = self._engine(s, case.inst, steplog)
+                    runtime.deliver_message(case.wf, name, payload)
+                    runtime.advance(case.wf, steplog)
             except runtime.WorkflowException:
-                raise Conflict(f"case {inst.case_number or inst.id} is not waiting for message '{name}'")
-            return self._finish(s, inst, pv, wf, ids, steplog, now, "message_received", actor,
+                raise Conflict(f"case {case.inst.case_number or case.inst.id} is not waiting for message '{name}'")
+            return self._finish(s, case, steplog, now, "message_received", actor,
                                 {"message": name, "payload": payload}, None)
 
     def tick(self, *, limit: int | None = None, progress=None) -> dict:
@@ -256,24 +257,25 @@ class ComplaintService:
 
     def _tick_one(self, instance_id, now) -> int:
         with self.uow() as s:
-            inst, pv, wf, ids = self._load(s, instance_id)
+            case = self._load(s, instance_id)
+            inst = case.inst
             steplog = runtime.StepLog()
-            with engine_context(now, ids):
-                wf.script_engine = self._engine(s, inst, steplog)
-                fired = runtime.fire_due_timers(wf, now)
+            with engine_context(now, case.ids):
+                case.wf.script_engine = self._engine(s, inst, steplog)
+                fired = runtime.fire_due_timers(case.wf, now)
                 if not fired:
-                    inst.next_due_at = runtime.next_due(wf)
+                    inst.next_due_at = runtime.next_due(case.wf)
                     return 0
-                runtime.advance(wf, steplog)
+                runtime.advance(case.wf, steplog)
             book = DeadlineBook(s, inst, self.calendar, self.clock)
             for timer in fired:
                 name = timer.get("deadline")
                 if name and not name.endswith(".remind"):
                     book.breach(name, now)
             first, rest = fired[0], fired[1:]
-            for extra in rest:
-                steplog.effects.insert(0, runtime.Effect("timer_fired", extra, extra["task_id"]))
-            self._finish(s, inst, pv, wf, ids, steplog, now, "timer_fired", "system", first, first["task_id"])
+            # further timers of the same tick come right after the driver, in firing order
+            steplog.effects[0:0] = [runtime.Effect("timer_fired", extra, extra["task_id"]) for extra in rest]
+            self._finish(s, case, steplog, now, "timer_fired", "system", first, first["task_id"])
             return len(fired)
 
     def recompute_provisional(self, *, progress=None) -> dict:
@@ -308,14 +310,14 @@ class ComplaintService:
                     changed[row.name] = {"from": before, "to": iso(row.due_at), "provisional": row.provisional}
             if not changed:
                 return None
-            inst, pv, wf, ids = self._load(s, instance_id)
+            case = self._load(s, instance_id)
             variable = book.as_variable()
             steplog = runtime.StepLog()
-            with engine_context(now, ids):
-                wf.script_engine = self._engine(s, inst, steplog)
-                runtime.set_deadlines(wf, variable)
-                runtime.advance(wf, steplog)
-            self._finish(s, inst, pv, wf, ids, steplog, now, "deadlines_recomputed", "system",
+            with engine_context(now, case.ids):
+                case.wf.script_engine = self._engine(s, inst, steplog)
+                runtime.set_deadlines(case.wf, variable)
+                runtime.advance(case.wf, steplog)
+            self._finish(s, case, steplog, now, "deadlines_recomputed", "system",
                          {"changes": changed, "deadlines": variable}, None)
             return {"instance_id": inst.id, "case_number": inst.case_number, "changes": changed}
 
@@ -337,26 +339,24 @@ class ComplaintService:
             raise Conflict(f"case {inst.case_number or inst.id} is closed; nothing was changed")
         pv = self.version_info(s, inst.version_id)
         state = s.get(InstanceState, instance_id)
-        s.info["state_row"] = state          # _finish writes the new state into the same row
         spec, subs = pv.specs
         wf = self.serializer.state_from_dict(json.loads(state.state), spec, subs)
-        return inst, pv, wf, IdSequence(inst.id, inst.id_counter)
+        return Loaded(inst, pv, wf, IdSequence(inst.id, inst.id_counter), state)
 
-    def _finish(self, s, inst, pv, wf, ids, steplog, now, kind, actor, payload, task_id) -> ActionResult:
+    def _finish(self, s, case: Loaded, steplog, now, kind, actor, payload, task_id) -> ActionResult:
+        inst, pv, wf, ids = case.inst, case.pv, case.wf, case.ids
         state = self.serializer.state_to_dict(wf)
         # Not canonical_json: SpiffWorkflow restores task data as deltas against the parent
         # task, so tasks must stay in tree order (parents first) in the stored JSON.
         state_json = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
         digest = runtime.state_hash(state)
-        row = s.info.get("state_row")
-        if row is None or row.instance_id != inst.id:
-            row = s.get(InstanceState, inst.id)
-        row.state, row.state_hash = state_json, digest
+        case.state_row.state, case.state_row.state_hash = state_json, digest
         inst.id_counter = ids.counter
         inst.step_count += 1
         inst.updated_at = now
-        inst.next_due_at = runtime.next_due(wf)
-        errored = runtime.error_tasks(wf)
+        snap = runtime.snapshot(wf)
+        inst.next_due_at = snap.next_due
+        errored = snap.errored
         had_incident = inst.status == "incident"
         if wf.is_completed():
             inst.status = "completed"
@@ -372,7 +372,7 @@ class ComplaintService:
                           payload=eff.payload)
         if errored or had_incident:
             self._sync_incidents(s, inst, errored, writer, now)
-        open_tasks = self._sync_tasks(s, inst, pv, wf, now)
+        open_tasks = self._sync_tasks(s, inst, pv, wf, snap.ready_user, now)
         s.flush()
         incidents = self._incidents(s, inst.id, open_only=True) if errored else []
         return ActionResult(inst.id, inst.case_number, inst.status, open_tasks, incidents, inst.last_event_seq)
@@ -398,10 +398,10 @@ class ComplaintService:
             if tid not in errored_ids:
                 row.resolved_at = now
 
-    def _sync_tasks(self, s, inst, pv, wf, now):
+    def _sync_tasks(self, s, inst, pv, wf, ready_user, now):
         open_rows = {r.id: r for r in s.execute(select(HumanTask).where(
             HumanTask.instance_id == inst.id, HumanTask.status == "open")).scalars()}
-        ready = {str(t.id): t for t in runtime.ready_user_tasks(wf)}
+        ready = {str(t.id): t for t in ready_user}
         still_open = []
         for tid, row in open_rows.items():
             if row.status != "open":        # completed by this very action
@@ -424,89 +424,22 @@ class ComplaintService:
         still_open.sort(key=lambda r: (r.created_at, r.task_spec))
         return [task_dict(r) for r in still_open]
 
-    # --- queries (never load engine state) ---------------------------------------------
-    def _open_tasks(self, s, instance_id):
-        rows = s.execute(select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.status == "open")
-                         .order_by(HumanTask.created_at, HumanTask.task_spec)).scalars()
-        return [task_dict(r) for r in rows]
-
-    def _incidents(self, s, instance_id, open_only=False):
-        q = select(Incident).where(Incident.instance_id == instance_id)
-        if open_only:
-            q = q.where(Incident.resolved_at.is_(None))
-        return [incident_dict(r) for r in s.execute(q.order_by(Incident.id)).scalars()]
-
-    def list_tasks(self, *, role: str | None = None, instance_id: str | None = None,
-                   roles: set[str] | None = None, limit: int = 500) -> list[dict]:
-        q = (select(HumanTask, Instance.case_number).join(Instance, Instance.id == HumanTask.instance_id)
-             .where(HumanTask.status == "open"))
-        if role:
-            q = q.where(HumanTask.role == role)
-        if roles is not None:
-            q = q.where(HumanTask.role.in_(roles))
-        if instance_id:
-            q = q.where(HumanTask.instance_id == instance_id)
-        q = q.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at).limit(limit)
-        with self.sessions() as s:
-            return [dict(task_dict(t), case_number=cn) for t, cn in s.execute(q).all()]
-
-    def get_task(self, task_id: str) -> dict:
-        with self.sessions() as s:
-            row = s.get(HumanTask, task_id)
-            if row is None:
-                raise NotFound(f"there is no task '{task_id}'")
-            return task_dict(row)
-
-    def task_form(self, task_id: str) -> dict | None:
-        with self.sessions() as s:
-            row = s.get(HumanTask, task_id)
-            if row is None:
-                raise NotFound(f"there is no task '{task_id}'")
-            inst = s.get(Instance, row.instance_id)
-            return self.version_info(s, inst.version_id).forms.get(row.form) if row.form else None
-
-    def list_cases(self, *, process_id: str | None = None, status: str | None = None, limit: int = 200) -> list[dict]:
-        q = select(Instance)
-        if process_id:
-            q = q.where(Instance.process_id == process_id)
-        if status:
-            q = q.where(Instance.status == status)
-        with self.sessions() as s:
-            return [case_dict(i) for i in s.execute(q.order_by(Instance.received_at.desc()).limit(limit)).scalars()]
-
-    def show(self, instance_id: str) -> dict:
-        with self.sessions() as s:
-            inst = self._find_case(s, instance_id)
-            out = case_dict(inst)
-            out["open_tasks"] = self._open_tasks(s, inst.id)
-            out["incidents"] = self._incidents(s, inst.id)
-            out["completed_tasks"] = [task_dict(r) for r in s.execute(
-                select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.status != "open")
-                .order_by(HumanTask.completed_at)).scalars()]
-            now = self.clock.now()
-            out["deadlines"] = [deadline_dict(d, now) for d in DeadlineBook(s, inst, self.calendar, self.clock).rows()]
-            return out
-
-    def _find_case(self, s, ref: str) -> Instance:
-        inst = s.get(Instance, ref)
-        if inst is None:
-            inst = s.execute(select(Instance).where(Instance.case_number == ref)).scalar_one_or_none()
-        if inst is None:
-            raise NotFound(f"there is no case '{ref}' (give an instance id or a case number)")
-        return inst
-
-    def history(self, instance_id: str) -> list[dict]:
-        from .eventlog import event_dict
-        with self.sessions() as s:
-            inst = self._find_case(s, instance_id)
-            rows = s.execute(select(Event).where(Event.instance_id == inst.id).order_by(Event.seq)).scalars()
-            return [event_dict(e) for e in rows]
-
     def replay(self, instance_id: str, *, until: int | None = None):
         from .replay import replay_instance
         with self.sessions() as s:
             inst = self._find_case(s, instance_id)
             return replay_instance(self, s, inst, until=until)
+
+
+@dataclass
+class Loaded:
+    """A case loaded for one action: its row, version, engine state and state row."""
+
+    inst: Instance
+    pv: "VersionInfo"
+    wf: BpmnWorkflow
+    ids: IdSequence
+    state_row: InstanceState
 
 
 @dataclass(frozen=True)

@@ -102,9 +102,6 @@ class Serializer:
     def state_from_dict(self, dct, spec, subprocess_specs):
         return self.state_registry.restore(dct, spec=spec, subprocess_specs=subprocess_specs)
 
-    def full_round_trip_json(self, workflow) -> str:
-        """SpiffWorkflow's own serialization (spec embedded); used by the benchmark baseline."""
-        return self.workflow_serializer.serialize_json(workflow)
 
 
 def canonical_json(obj) -> str:

@@ -33,7 +33,7 @@ def create_app(service: ComplaintService | None = None) -> Flask:
 
     @app.get("/")
     def index():
-        return render_template_string(PAGE, processes=svc().processes(), open_tasks=len(svc().list_tasks()))
+        return render_template_string(PAGE, processes=svc().processes(), open_tasks=svc().count_open_tasks())
 
     @app.get("/healthz")
     def health():

@@ -28,8 +28,8 @@ class Ctx:
 
     def service_calendar(self):
         """The calendar alone, without opening the database."""
-        from ..engine.calendar import BusinessCalendar
-        return self._service.calendar if self._service else BusinessCalendar.from_file()
+        from ..engine.calendar import default_calendar
+        return self._service.calendar if self._service else default_calendar()
 
     @property
     def service(self) -> ComplaintService:
@@ -258,7 +258,7 @@ def complete(obj, task_id, user, data, expected_version, as_json):
 @click.pass_obj
 def retry(obj, ref, user, as_json):
     """Retry the failed steps (incidents) of a case."""
-    instance_id = obj.service.show(ref)["instance_id"]
+    instance_id = obj.service.resolve_case(ref)
     result = obj.service.retry(instance_id, user)
     emit(result.__dict__, as_json, lambda r: (
         click.echo(f"retried; case {r['case_number'] or r['instance_id']} is {r['status']}"),
@@ -274,7 +274,7 @@ def retry(obj, ref, user, as_json):
 @click.pass_obj
 def message(obj, ref, name, data, user, as_json):
     """Deliver a BPMN message to a waiting case."""
-    instance_id = obj.service.show(ref)["instance_id"]
+    instance_id = obj.service.resolve_case(ref)
     result = obj.service.send_message(instance_id, name, read_data(data), user)
     emit(result.__dict__, as_json, lambda r: click.echo(f"delivered; case is {r['status']}"))
 

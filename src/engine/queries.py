@@ -1,0 +1,107 @@
+"""The read side of the service layer: task lists, case summaries, history.
+
+Everything here reads indexed rows; nothing deserializes engine state (a test makes that
+raise while these run). `ComplaintService` inherits these methods.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from .deadlines import DeadlineBook, deadline_dict
+from .errors import NotFound
+from .models import Event, HumanTask, Incident, Instance
+from .views import case_dict, incident_dict, task_dict
+
+
+class CaseQueries:
+    """Needs `sessions`, `calendar`, `clock` and `version_info` from the service."""
+
+    def _open_tasks(self, s, instance_id):
+        rows = s.execute(select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.status == "open")
+                         .order_by(HumanTask.created_at, HumanTask.task_spec)).scalars()
+        return [task_dict(r) for r in rows]
+
+    def _incidents(self, s, instance_id, open_only=False):
+        q = select(Incident).where(Incident.instance_id == instance_id)
+        if open_only:
+            q = q.where(Incident.resolved_at.is_(None))
+        return [incident_dict(r) for r in s.execute(q.order_by(Incident.id)).scalars()]
+
+    def list_tasks(self, *, role: str | None = None, instance_id: str | None = None,
+                   roles: set[str] | None = None, limit: int = 500) -> list[dict]:
+        q = (select(HumanTask, Instance.case_number).join(Instance, Instance.id == HumanTask.instance_id)
+             .where(HumanTask.status == "open"))
+        if role:
+            q = q.where(HumanTask.role == role)
+        if roles is not None:
+            q = q.where(HumanTask.role.in_(roles))
+        if instance_id:
+            q = q.where(HumanTask.instance_id == instance_id)
+        q = q.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at).limit(limit)
+        with self.sessions() as s:
+            return [dict(task_dict(t), case_number=cn) for t, cn in s.execute(q).all()]
+
+    def get_task(self, task_id: str) -> dict:
+        with self.sessions() as s:
+            row = s.get(HumanTask, task_id)
+            if row is None:
+                raise NotFound(f"there is no task '{task_id}'")
+            return task_dict(row)
+
+    def task_form(self, task_id: str) -> dict | None:
+        with self.sessions() as s:
+            row = s.get(HumanTask, task_id)
+            if row is None:
+                raise NotFound(f"there is no task '{task_id}'")
+            inst = s.get(Instance, row.instance_id)
+            return self.version_info(s, inst.version_id).forms.get(row.form) if row.form else None
+
+    def list_cases(self, *, process_id: str | None = None, status: str | None = None, limit: int = 200) -> list[dict]:
+        q = select(Instance)
+        if process_id:
+            q = q.where(Instance.process_id == process_id)
+        if status:
+            q = q.where(Instance.status == status)
+        with self.sessions() as s:
+            return [case_dict(i) for i in s.execute(q.order_by(Instance.received_at.desc()).limit(limit)).scalars()]
+
+    def show(self, instance_id: str) -> dict:
+        with self.sessions() as s:
+            inst = self._find_case(s, instance_id)
+            out = case_dict(inst)
+            out["open_tasks"] = self._open_tasks(s, inst.id)
+            out["incidents"] = self._incidents(s, inst.id)
+            out["completed_tasks"] = [task_dict(r) for r in s.execute(
+                select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.status != "open")
+                .order_by(HumanTask.completed_at)).scalars()]
+            now = self.clock.now()
+            out["deadlines"] = [deadline_dict(d, now) for d in DeadlineBook(s, inst, self.calendar, self.clock).rows()]
+            return out
+
+    def resolve_case(self, ref: str) -> str:
+        """The instance id of a case given by instance id or case number."""
+        with self.sessions() as s:
+            return self._find_case(s, ref).id
+
+    def count_open_tasks(self, *, roles: set[str] | None = None) -> int:
+        q = select(func.count()).select_from(HumanTask).where(HumanTask.status == "open")
+        if roles is not None:
+            q = q.where(HumanTask.role.in_(roles))
+        with self.sessions() as s:
+            return s.execute(q).scalar()
+
+    def _find_case(self, s, ref: str) -> Instance:
+        inst = s.get(Instance, ref)
+        if inst is None:
+            inst = s.execute(select(Instance).where(Instance.case_number == ref)).scalar_one_or_none()
+        if inst is None:
+            raise NotFound(f"there is no case '{ref}' (give an instance id or a case number)")
+        return inst
+
+    def history(self, instance_id: str) -> list[dict]:
+        from .eventlog import event_dict
+        with self.sessions() as s:
+            inst = self._find_case(s, instance_id)
+            rows = s.execute(select(Event).where(Event.instance_id == inst.id).order_by(Event.seq)).scalars()
+            return [event_dict(e) for e in rows]
