@@ -159,6 +159,9 @@ def main(argv=None):
             specs = svc.version_info(s, pv.id).specs
         run_baseline(specs, 2, clock)   # warm-up both sides
         run_service(svc, 2)
+        from sqlalchemy import event
+        statements = [0]
+        event.listen(svc.engine, "before_cursor_execute", lambda *a: statements.__setitem__(0, statements[0] + 1))
         base, serv = [], []
         for r in range(args.rounds):
             base.append(run_baseline(specs, args.cases, clock))
@@ -169,13 +172,15 @@ def main(argv=None):
     b, s = statistics.median(base), statistics.median(serv)
     result = {"process": "enterprise_customer", "actions_per_case": ACTIONS_PER_CASE, "cases_per_round": args.cases,
               "rounds": args.rounds, "baseline_ms_per_action": round(b * 1e3, 3),
-              "service_ms_per_action": round(s * 1e3, 3), "ratio": round(s / b, 2)}
+              "service_ms_per_action": round(s * 1e3, 3), "ratio": round(s / b, 2),
+              "sql_statements_per_action": round(statements[0] / (args.rounds * args.cases * ACTIONS_PER_CASE), 1)}
     if args.json:
         print(json.dumps(result))
     else:
         print(f"baseline (SpiffWorkflow round trip, in memory): {result['baseline_ms_per_action']} ms/action")
         print(f"service  (complaintflow, SQLite file, event log): {result['service_ms_per_action']} ms/action")
         print(f"ratio service/baseline: {result['ratio']}x (target <= 2.0x)")
+        print(f"SQL statements per service action: {result['sql_statements_per_action']}")
     return result
 
 
