@@ -121,6 +121,7 @@ class _FileChecker:
         self.problems: list[Problem] = []
         self.forms: dict[str, dict] = {}
         self.form_bytes: dict[str, bytes] = {}
+        self.called_decisions: set[str] = set()
 
     def problem(self, node, message):
         elem = node.get("id") if node is not None else None
@@ -159,8 +160,11 @@ class _FileChecker:
             digest = hashlib.sha256(raw)
             for name in sorted(self.form_bytes):
                 digest.update(name.encode() + b"\0" + self.form_bytes[name])
+            # only the DMN files this process calls: editing another process's table must
+            # not make a new version of this one
             for dmn in self.dmn_files:
-                digest.update(dmn.name.encode() + b"\0" + dmn.read_bytes())
+                if self.dmn.decision_ids([dmn]) & self.called_decisions:
+                    digest.update(dmn.name.encode() + b"\0" + dmn.read_bytes())
             packages.append(ProcessPackage(
                 process_id=pid,
                 name=proc.get("name") or pid,
@@ -259,6 +263,8 @@ class _FileChecker:
             names.add(op.get("resultVariable") or "")
             if (op.get("id") or "").startswith("deadline."):
                 names.add("deadlines")
+            if op.get("id") == "case.split":
+                names.add("split_from")     # set on each case a split starts
         for node in proc.iter():
             tag = _local(node.tag)
             if tag in ("script", "preScript", "postScript") and node.text:
@@ -446,6 +452,7 @@ class _FileChecker:
                 ref = (child.text or "").strip()
         if not ref:
             return
+        self.called_decisions.add(ref)
         if ref not in self.dmn.decision_ids(self.dmn_files):
             self.problem(node, f"business rule task refers to decision '{ref}', which no DMN file defines")
 

@@ -153,27 +153,33 @@ class ComplaintService(CaseQueries):
             raise InvalidInput("an actor (user name) is required")
         now = self.clock.now()
         with self.uow() as s:
-            pv = self._version(s, process_id, version)
-            form = pv.meta.get("start_form")
-            data = validate_submission(pv.forms.get(form) if form else None, data, form or "")
-            initial = {**copy.deepcopy(pv.meta.get("initial_data") or {}), **data}
-            inst = Instance(id=str(uuid.uuid4()), process_id=pv.process_id, version_id=pv.id, version=pv.version,
-                            status="running", category=_short(initial.get("category")), received_at=now,
-                            started_by=actor, updated_at=now, last_event_seq=0, step_count=0, id_counter=0)
-            s.add(inst)
-            s.flush()   # handlers may write rows that refer to it (autoflush is off)
-            spec, subs = pv.specs
-            ids = IdSequence(inst.id)
-            steplog = runtime.StepLog()
-            with engine_context(now, ids):
-                wf = BpmnWorkflow(spec, subs)
-                wf.script_engine = self._engine(s, inst, steplog)
-                runtime.begin(wf, initial)
-                runtime.advance(wf, steplog)
-            state_row = InstanceState(instance_id=inst.id, state="", state_hash="")
-            s.add(state_row)
-            driver = {"process_id": pv.process_id, "version": pv.version, "data": initial}
-            return self._finish(s, Loaded(inst, pv, wf, ids, state_row), steplog, now, "started", actor, driver, None)
+            return self._start_in(s, process_id, data, actor, now, version=version)
+
+    def _start_in(self, s, process_id, data, actor, now, *, version=None, extra=None) -> ActionResult:
+        """Start a case inside session `s` (a new action's, or a handler's when one record is
+        split into several cases). `extra` is data the engine adds after the intake form
+        was checked (e.g. `split_from`)."""
+        pv = self._version(s, process_id, version)
+        form = pv.meta.get("start_form")
+        data = validate_submission(pv.forms.get(form) if form else None, data, form or "")
+        initial = {**copy.deepcopy(pv.meta.get("initial_data") or {}), **data, **(extra or {})}
+        inst = Instance(id=str(uuid.uuid4()), process_id=pv.process_id, version_id=pv.id, version=pv.version,
+                        status="running", category=_short(initial.get("category")), received_at=now,
+                        started_by=actor, updated_at=now, last_event_seq=0, step_count=0, id_counter=0)
+        s.add(inst)
+        s.flush()   # handlers may write rows that refer to it (autoflush is off)
+        spec, subs = pv.specs
+        ids = IdSequence(inst.id)
+        steplog = runtime.StepLog()
+        with engine_context(now, ids):
+            wf = BpmnWorkflow(spec, subs)
+            wf.script_engine = self._engine(s, inst, steplog)
+            runtime.begin(wf, initial)
+            runtime.advance(wf, steplog)
+        state_row = InstanceState(instance_id=inst.id, state="", state_hash="")
+        s.add(state_row)
+        driver = {"process_id": pv.process_id, "version": pv.version, "data": initial}
+        return self._finish(s, Loaded(inst, pv, wf, ids, state_row), steplog, now, "started", actor, driver, None)
 
     def complete_task(self, task_id: str, actor: str, data: dict, *, roles: set[str] | None = None,
                       expected_version: int | None = None) -> ActionResult:
@@ -324,7 +330,8 @@ class ComplaintService(CaseQueries):
     # --- shared action plumbing -----------------------------------------------------------
     def _engine(self, s, inst, steplog):
         services = Services(clock=self.clock, case_numbers=DbCaseNumbers(s), notifier=self.notifier,
-                            case=InstanceSummary(inst), deadlines=DeadlineBook(s, inst, self.calendar, self.clock))
+                            case=InstanceSummary(inst), deadlines=DeadlineBook(s, inst, self.calendar, self.clock),
+                            cases=CaseStarter(self, s, inst))
         dispatcher = runtime.LiveDispatcher(self.handlers, services, inst.id, inst.process_id, steplog)
         return ComplaintScriptEngine(dispatcher)
 
@@ -429,6 +436,28 @@ class ComplaintService(CaseQueries):
         with self.sessions() as s:
             inst = self._find_case(s, instance_id)
             return replay_instance(self, s, inst, until=until)
+
+
+class CaseStarter:
+    """Lets a handler open new cases in the current action's transaction (case.split)."""
+
+    def __init__(self, service: "ComplaintService", session, parent: Instance):
+        self.service, self.session, self.parent = service, session, parent
+
+    def start_all(self, process_id: str, parts: list[dict], extra: dict) -> list[dict]:
+        """Start one case per part, all or none: a part the intake form refuses (or any other
+        failure) rolls every new case of this call back and raises."""
+        now = self.service.clock.now()
+        actor = f"system (split of {self.parent.case_number or self.parent.id})"
+        out = []
+        with self.session.begin_nested():
+            for n, part in enumerate(parts, start=1):
+                try:
+                    result = self.service._start_in(self.session, process_id, part, actor, now, extra=extra)
+                except InvalidInput as err:
+                    raise InvalidInput(f"part {n} of the split: {err}", getattr(err, "field_errors", None)) from err
+                out.append({"case_number": result.case_number, "instance_id": result.instance_id})
+        return out
 
 
 @dataclass

@@ -29,6 +29,10 @@ class CaseRecord(Protocol):
     def set_summary(self, **fields: Any) -> None: ...
 
 
+class CaseStarter(Protocol):  # engine.service.CaseStarter
+    def start_all(self, process_id: str, parts: list[dict], extra: dict) -> list[dict]: ...
+
+
 class DeadlineBook(Protocol):  # engine.deadlines.DeadlineBook
     def start(self, name, unit, amount, start, rule=None, seed=None, remind_workdays=None): ...
     def as_variable(self) -> dict: ...
@@ -41,6 +45,7 @@ class Services:
     notifier: Notifier
     case: CaseRecord
     deadlines: DeadlineBook | None = None
+    cases: CaseStarter | None = None
 
 
 @dataclass

@@ -12,6 +12,30 @@ def _when(text):
         return str(text)
 
 
+def _limit_text(value):
+    """A limit as complainants read it: the last day for day-based limits, else the moment."""
+    if isinstance(value, dict):
+        if value.get("last_day"):
+            day = str(value["last_day"])[:10].split("-")
+            text = f"{day[0]}年{day[1]}月{day[2]}日"
+            return text + ("（暂定）" if value.get("provisional") else "")
+        return _when(value.get("due"))
+    return _when(value)
+
+
+def acknowledge(ctx):
+    """Acknowledge a complaint: the case number and each time limit that applies, by label
+    (`limits`: {"作出是否受理的决定": accept_limit, ...} with deadline.start records or ISO moments)."""
+    p = ctx.params
+    limits = p.get("limits") or {}
+    if not isinstance(limits, dict):
+        raise ValueError("parameter 'limits' must map a label to a deadline record or a moment")
+    parts = [f"{label}：最迟于{_limit_text(value)}" for label, value in limits.items()]
+    lead = str(p.get("text") or "您的投诉已登记")
+    message = f"{lead}，编号 {p.get('case_number')}。" + "；".join(parts) + ("。" if parts else "")
+    return ctx.services.notifier.send("acknowledgement", p.get("contact"), message, p.get("case_number"))
+
+
 def receipt(ctx):
     """Send the complainant a receipt with the tracking number and the promised resolution time."""
     p = ctx.params
@@ -40,8 +64,29 @@ def complainant(ctx):
     return ctx.services.notifier.send("complainant", p.get("contact"), str(p.get("message")), p.get("case_number"))
 
 
+def staff(ctx):
+    """Tell the holders of a role something at once (a major complaint, a transfer, a breach)."""
+    p = ctx.params
+    role = str(p.get("role") or "").strip()
+    if not role:
+        raise ValueError("parameter 'role' must name the role to notify")
+    return ctx.services.notifier.send("staff", f"role:{role}", str(p.get("message")), p.get("case_number"))
+
+
+def external(ctx):
+    """Send a matter to a body outside the institution (police, another authority, a court)."""
+    p = ctx.params
+    to = str(p.get("to") or "").strip()
+    if not to:
+        raise ValueError("parameter 'to' must name the body the matter goes to")
+    return ctx.services.notifier.send("external", to, str(p.get("message")), p.get("case_number"))
+
+
 def register(registry):
     registry.register("notify.complainant", complainant, params=("case_number", "contact", "message"))
+    registry.register("notify.acknowledge", acknowledge, params=("case_number", "contact", "text", "limits"))
+    registry.register("notify.staff", staff, params=("role", "case_number", "message"))
+    registry.register("notify.external", external, params=("to", "case_number", "message"))
     registry.register("notify.receipt", receipt, params=("case_number", "contact", "promised_resolution_at"))
     registry.register("notify.refusal", refusal, params=("case_number", "contact", "reason"))
     registry.register("notify.report_major", report_major, params=("case_number", "content"))
