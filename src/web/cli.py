@@ -478,6 +478,12 @@ def _describe(e) -> str:
     return json.dumps(p, ensure_ascii=False)
 
 
+from .cli_design import draw_cmd, layout_cmd  # noqa: E402  (registered here, defined apart)
+
+cli.add_command(layout_cmd)
+cli.add_command(draw_cmd)
+
+
 def main():
     cli()
 
