@@ -97,6 +97,7 @@ class HumanTask(Base):
     __table_args__ = (
         Index("ix_human_tasks_open_role_due", "status", "role", "due_at"),
         Index("ix_human_tasks_instance", "instance_id", "status"),
+        Index("ix_human_tasks_open_process_due", "status", "process_id", "due_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
@@ -111,6 +112,24 @@ class HumanTask(Base):
     due_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_by: Mapped[str | None] = mapped_column(String(100))     # a claimed task is not taken by a colleague
+    claimed_at: Mapped[datetime | None]
+    deadline: Mapped[str | None] = mapped_column(String(100))       # the limit its due time comes from
+
+
+class AccessLog(Base):
+    """Who asked to see or do what, and whether it was refused (confidentiality, 举报人保密)."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (Index("ix_access_log_refused", "allowed", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    user: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))       # view_task, complete_task, view_case, start, ...
+    target: Mapped[str | None] = mapped_column(String(100))
+    allowed: Mapped[bool]
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Event(Base):
