@@ -176,8 +176,10 @@ def compute(raw: bytes) -> Diagram:
             diagram.labels[i] = Box(box.x + 20 - w, box.y - 30 if len(name) > 8 else box.y - 17, w, 28 if len(name) > 8 else 14)
         elif name and kind[i] in EVENTS:
             diagram.labels[i] = Box(box.cx - 45, box.bottom + 4, 90, 28)
+    channels = sorted({lane_top[lane] + LANE_PAD + k * ROW for lane in lane_order
+                       for k in range(max(1, lane_rows.get(lane, 0)) + 1)})
     for fid, src, tgt, name in flows:
-        points = _route(diagram.shapes, src, tgt, kind, boundary, rank)
+        points = _route(diagram.shapes, src, tgt, kind, boundary, channels)
         diagram.edges[fid] = points
         if name:
             diagram.labels[fid] = _flow_label(points, name)
@@ -258,7 +260,7 @@ def _rows(placed, succ, rank, lane_of, order):
     return rows
 
 
-def _route(shapes, src, tgt, kind, boundary, rank):
+def _route(shapes, src, tgt, kind, boundary, channels):
     s, t = shapes[src], shapes[tgt]
     obstacles = [(i, b) for i, b in shapes.items() if i not in (src, tgt) and i != boundary.get(src)]
     candidates = []
@@ -297,10 +299,33 @@ def _route(shapes, src, tgt, kind, boundary, rank):
             candidates.insert(0, [(s.cx, s.bottom), (s.cx, t.cy), (t.right, t.cy)])
         elif t.cy < s.y:
             candidates.insert(0, [(s.cx, s.y), (s.cx, t.cy), (t.right, t.cy)])
+    # Always possible: leave sideways into the gap beside the source, run along a row boundary
+    # (no shape sits on one) and come back into the gap beside the target.
+    out_x = s.right + GAP if t.x >= s.right else s.x - GAP
+    in_x = t.x - GAP
+    end = (t.x, t.cy)
+    if t.x < s.right and t.right < s.x:
+        out_x = s.x - GAP if src in boundary else s.right + GAP
+    for y in sorted(channels, key=lambda y: abs(y - s.cy) + abs(y - t.cy)):
+        first = [(s.cx, s.bottom), (s.cx, y)] if src in boundary else [(s.right, s.cy), (out_x, s.cy), (out_x, y)]
+        candidates.append(first + [(in_x, y), (in_x, t.cy), end])
     for points in candidates:
         if not any(_crosses(points, b) for _, b in obstacles):
-            return points
-    return candidates[0]
+            return _simplify(points)
+    return _simplify(candidates[0])
+
+
+def _simplify(points):
+    """Drop repeated points and points in the middle of a straight run."""
+    out = []
+    for p in points:
+        if out and p == out[-1]:
+            continue
+        if len(out) >= 2 and (out[-2][0] == out[-1][0] == p[0] or out[-2][1] == out[-1][1] == p[1]):
+            out[-1] = p
+            continue
+        out.append(p)
+    return out
 
 
 def _crosses(points, box, pad=3):

@@ -71,11 +71,11 @@ def _summarise(wf, pv) -> dict:
         "open_tasks": tasks,
         "waiting_timers": [{"task": runtime.timer_element(t).name, "due": iso(d)} for t, d in runtime.waiting_timers(wf)],
         "errored_tasks": [t.task_spec.name for t in runtime.error_tasks(wf)],
-        "data": _latest_data(wf),
+        "data": latest_data(wf),
     }
 
 
-def _latest_data(wf) -> dict:
+def latest_data(wf) -> dict:
     tasks = [t for t in wf.get_tasks(state=TaskState.FINISHED_MASK | TaskState.READY | TaskState.WAITING)]
     tasks.sort(key=lambda t: t.last_state_change)
     data = {}

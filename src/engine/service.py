@@ -32,6 +32,7 @@ from .expressions import ComplaintScriptEngine
 from .forms import validate_submission
 from .case_services import DbCaseNumbers, InstanceSummary, LogNotifier
 from .models import Deadline, HumanTask, Incident, Instance, InstanceState, ProcessVersion
+from .inbox import InboxMixin
 from .queries import CaseQueries
 from .views import task_dict
 from .spec import Serializer
@@ -60,7 +61,7 @@ class ActionResult:
     events: int
 
 
-class ComplaintService(CaseQueries):
+class ComplaintService(CaseQueries, InboxMixin):
     def __init__(self, database: str | None = None, *, clock: Clock | None = None,
                  handlers: HandlerRegistry | None = None, notifier=None, engine=None,
                  calendar: BusinessCalendar | None = None):
@@ -197,6 +198,9 @@ class ComplaintService(CaseQueries):
                 raise Conflict(f"task '{row.name}' ({task_id}) is no longer open ({row.status}); nothing was changed")
             if roles is not None and row.role not in roles:
                 raise NotAllowed(f"task '{row.name}' is for role '{row.role}', which {actor} does not hold")
+            if row.claimed_by and row.claimed_by != actor:
+                raise Conflict(f"task '{row.name}' was claimed by {row.claimed_by} at {iso(row.claimed_at)}; "
+                               "nothing was changed")
             case = self._load(s, row.instance_id, expected_version)
             inst, pv, wf, ids = case.inst, case.pv, case.wf, case.ids
             task = wf.get_task_from_id(uuid.UUID(task_id))
@@ -425,7 +429,8 @@ class ComplaintService(CaseQueries):
             row = HumanTask(id=tid, instance_id=inst.id, process_id=inst.process_id, task_spec=task.task_spec.name,
                             name=meta.get("name") or task.task_spec.bpmn_name or task.task_spec.name,
                             role=meta.get("role") or task.task_spec.lane, form=meta.get("form"), status="open",
-                            created_at=now, due_at=runtime.evaluate_due(wf, task, meta.get("due")))
+                            created_at=now, due_at=runtime.evaluate_due(wf, task, meta.get("due")),
+                            deadline=runtime.deadline_name(meta.get("due")))
             s.add(row)
             still_open.append(row)
         still_open.sort(key=lambda r: (r.created_at, r.task_spec))

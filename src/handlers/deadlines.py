@@ -68,8 +68,9 @@ def extend(ctx):
         granted, reason = _book(ctx).extend(name, _int(ctx, "amount"), _int(ctx, "max_total"),
                                             bool(p.get("before_due", True)))
     variable = _book(ctx).as_variable()
-    return Updates({"name": name, "granted": granted, "reason": reason, "due": variable.get(name)},
-                   deadlines=variable)
+    row = _book(ctx).get(name)
+    return Updates({"name": name, "granted": granted, "reason": reason, "due": variable.get(name),
+                    "last_day": row.last_day, "provisional": row.provisional}, deadlines=variable)
 
 
 def register(registry):

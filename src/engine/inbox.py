@@ -1,0 +1,187 @@
+"""What the staff inbox needs from the service layer: role inboxes with filters and counts,
+claiming and releasing tasks, the case page (data, path through the diagram), and the
+access log. `ComplaintService` inherits these methods.
+
+The inbox lists read indexed rows only (human_tasks joined to instances and deadlines);
+the case page of one case deserializes that one case's engine state, read-only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, select
+from SpiffWorkflow.util.task import TaskState
+
+from .clock import iso
+from .errors import Conflict, InvalidInput, NotAllowed, NotFound
+from .models import AccessLog, Deadline, HumanTask, Instance, InstanceState, ProcessVersion
+from .replay import latest_data
+from .views import task_dict
+
+INBOX_STATUSES = ("all", "mine", "unclaimed", "overdue", "provisional")
+PAGE_MAX = 200
+
+
+@dataclass
+class InboxPage:
+    tasks: list[dict]
+    total: int
+    limit: int
+    offset: int
+
+
+class InboxMixin:
+    """Needs `sessions`, `uow`, `clock`, `serializer`, `version_info` from the service."""
+
+    # --- the inbox -----------------------------------------------------------------------
+    def inbox(self, *, roles: set[str], user: str | None = None, process_id: str | None = None,
+              category: str | None = None, status: str = "all", limit: int = 50, offset: int = 0) -> InboxPage:
+        """Open tasks of `roles`, soonest due first (tasks without a due time last)."""
+        if status not in INBOX_STATUSES:
+            raise InvalidInput(f"status must be one of {', '.join(INBOX_STATUSES)}, not '{status}'")
+        if not 1 <= limit <= PAGE_MAX or offset < 0:
+            raise InvalidInput(f"limit must be 1..{PAGE_MAX} and offset 0 or more")
+        now = self.clock.now()
+        conditions = [HumanTask.status == "open", HumanTask.role.in_(sorted(roles))]
+        if process_id:
+            conditions.append(HumanTask.process_id == process_id)
+        if category:
+            conditions.append(Instance.category == category)
+        if status == "mine":
+            conditions.append(HumanTask.claimed_by == user)
+        elif status == "unclaimed":
+            conditions.append(HumanTask.claimed_by.is_(None))
+        elif status == "overdue":
+            conditions.append(HumanTask.due_at <= now)
+        elif status == "provisional":
+            conditions.append(Deadline.provisional.is_(True))
+        deadline_join = and_(Deadline.instance_id == HumanTask.instance_id, Deadline.name == HumanTask.deadline)
+        q = (select(HumanTask, Instance.case_number, Instance.category, Instance.legal_state,
+                    Deadline.provisional, Deadline.status)
+             .join(Instance, Instance.id == HumanTask.instance_id)
+             .outerjoin(Deadline, deadline_join)
+             .where(*conditions)
+             .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at, HumanTask.id)
+             .limit(limit).offset(offset))
+        count = (select(func.count()).select_from(HumanTask).join(Instance, Instance.id == HumanTask.instance_id)
+                 .outerjoin(Deadline, deadline_join).where(*conditions))
+        with self.sessions() as s:
+            rows = s.execute(q).all()
+            total = s.execute(count).scalar()
+        tasks = []
+        for t, case_number, cat, legal_state, provisional, deadline_status in rows:
+            tasks.append(dict(task_dict(t), case_number=case_number, category=cat, legal_state=legal_state,
+                              claimed_by=t.claimed_by, claimed=iso(t.claimed_at), deadline=t.deadline,
+                              overdue=bool(t.due_at and t.due_at <= now), provisional=bool(provisional),
+                              deadline_status=deadline_status))
+        return InboxPage(tasks, total, limit, offset)
+
+    def inbox_counts(self, roles: set[str]) -> dict[str, dict]:
+        """Open and overdue tasks per role."""
+        now = self.clock.now()
+        q = (select(HumanTask.role, func.count(), func.count().filter(HumanTask.due_at <= now))
+             .where(HumanTask.status == "open", HumanTask.role.in_(sorted(roles)))
+             .group_by(HumanTask.role))
+        with self.sessions() as s:
+            found = {role: {"open": n, "overdue": late} for role, n, late in s.execute(q).all()}
+        return {role: found.get(role, {"open": 0, "overdue": 0}) for role in sorted(roles)}
+
+    def inbox_categories(self, roles: set[str]) -> list[str]:
+        """Categories of the cases behind a role's open tasks, for the filter."""
+        q = (select(Instance.category).join(HumanTask, HumanTask.instance_id == Instance.id)
+             .where(HumanTask.status == "open", HumanTask.role.in_(sorted(roles)), Instance.category.is_not(None))
+             .distinct().order_by(Instance.category).limit(100))
+        with self.sessions() as s:
+            return list(s.execute(q).scalars())
+
+    # --- claims ------------------------------------------------------------------------------
+    def claim_task(self, task_id: str, user: str, *, roles: set[str] | None = None) -> dict:
+        """Take a task so that colleagues do not work on it at the same time."""
+        now = self.clock.now()
+        with self.uow() as s:
+            row = self._open_task_row(s, task_id, user, roles)
+            if row.claimed_by and row.claimed_by != user:
+                raise Conflict(f"task '{row.name}' was claimed by {row.claimed_by} at {iso(row.claimed_at)}; "
+                               "nothing was changed")
+            row.claimed_by, row.claimed_at = user, now
+            return task_dict(row) | {"claimed_by": user, "claimed": iso(now)}
+
+    def release_task(self, task_id: str, user: str, *, roles: set[str] | None = None) -> dict:
+        with self.uow() as s:
+            row = self._open_task_row(s, task_id, user, roles)
+            if row.claimed_by != user:
+                who = f"claimed by {row.claimed_by}" if row.claimed_by else "not claimed"
+                raise Conflict(f"task '{row.name}' is {who}; only the user who claimed it can release it")
+            row.claimed_by, row.claimed_at = None, None
+            return task_dict(row) | {"claimed_by": None, "claimed": None}
+
+    def _open_task_row(self, s, task_id, user, roles):
+        row = s.get(HumanTask, task_id)
+        if row is None:
+            raise NotFound(f"there is no task '{task_id}'")
+        if roles is not None and row.role not in roles:
+            raise NotAllowed(f"task '{row.name}' is for role '{row.role}', which {user} does not hold")
+        if row.status != "open":
+            by = f" by {row.completed_by} at {iso(row.completed_at)}" if row.completed_by else ""
+            raise Conflict(f"task '{row.name}' is no longer open ({row.status}{by}); nothing was changed")
+        return row
+
+    # --- the case page ---------------------------------------------------------------------
+    def case_detail(self, instance_id: str) -> dict:
+        """What the case page shows beyond `show`: the case data as it stands and the path
+        through the diagram (elements done, elements waiting now, sequence flows taken)."""
+        with self.sessions() as s:
+            inst = self._find_case(s, instance_id)
+            pv = self.version_info(s, inst.version_id)
+            state = s.get(InstanceState, inst.id)
+            wf = self.serializer.state_from_dict(json.loads(state.state), *pv.specs)
+            xml = s.execute(select(ProcessVersion.bpmn_xml).where(ProcessVersion.id == pv.id)).scalar_one()
+            return {"data": latest_data(wf), "path": _path(wf, xml), "bpmn_xml": xml, "forms": pv.forms,
+                    "meta": pv.meta}
+
+    # --- access log ----------------------------------------------------------------------------
+    def log_access(self, user: str, action: str, target: str | None, allowed: bool, reason: str | None = None):
+        with self.uow() as s:
+            s.add(AccessLog(at=self.clock.now(), user=user or "(anonymous)", action=action, target=target,
+                            allowed=allowed, reason=reason))
+
+    def access_log(self, *, refused_only: bool = False, limit: int = 200) -> list[dict]:
+        q = select(AccessLog)
+        if refused_only:
+            q = q.where(AccessLog.allowed.is_(False))
+        with self.sessions() as s:
+            rows = s.execute(q.order_by(AccessLog.id.desc()).limit(limit)).scalars()
+            return [{"at": iso(r.at), "user": r.user, "action": r.action, "target": r.target,
+                     "allowed": r.allowed, "reason": r.reason} for r in rows]
+
+
+def _path(wf, bpmn_xml: str) -> dict:
+    """Elements done and current, and the flows taken, from the engine's task tree: a task's
+    parent (skipping engine-internal specs) is the element it came from."""
+    flow_ids = _flow_ids(bpmn_xml)
+    done, current, flows = set(), set(), set()
+    for task in wf.get_tasks():
+        element = getattr(task.task_spec, "bpmn_id", None)
+        if not element:
+            continue
+        if task.has_state(TaskState.COMPLETED):
+            done.add(element)
+        elif task.has_state(TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR):
+            current.add(element)
+        else:
+            continue
+        parent = task.parent
+        while parent is not None and not getattr(parent.task_spec, "bpmn_id", None):
+            parent = parent.parent
+        if parent is not None and (parent.task_spec.bpmn_id, element) in flow_ids:
+            flows.add(flow_ids[(parent.task_spec.bpmn_id, element)])
+    return {"done": sorted(done - current), "current": sorted(current), "flows": sorted(flows)}
+
+
+def _flow_ids(bpmn_xml: str) -> dict:
+    from lxml import etree
+    root = etree.fromstring(bpmn_xml.encode("utf-8"))
+    return {(f.get("sourceRef"), f.get("targetRef")): f.get("id")
+            for f in root.iter("{http://www.omg.org/spec/BPMN/20100524/MODEL}sequenceFlow")}
