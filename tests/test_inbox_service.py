@@ -90,7 +90,7 @@ def test_the_case_detail_gives_the_data_and_the_path_taken(ec):
     assert detail["data"]["complainant"] == "王女士" and detail["data"]["outcome"] == "accepted"
     path = detail["path"]
     assert {"receive", "assign_case_number", "preliminary_check", "outcome_gateway"} <= set(path["done"])
-    assert {"investigate", "promised_time_passed", "replied_in_time"} <= set(path["current"])
+    assert set(path["current"]) == {"investigate", "promise_watch"}   # handling, and the watch waiting
     assert {"flow_receive", "flow_checked", "flow_accepted"} <= set(path["flows"])
     assert "flow_refused" not in path["flows"] and "notify_refusal" not in path["done"]
 
