@@ -262,7 +262,7 @@ def _rows(placed, succ, rank, lane_of, order):
 
 def _route(shapes, src, tgt, kind, boundary, channels):
     s, t = shapes[src], shapes[tgt]
-    obstacles = [(i, b) for i, b in shapes.items() if i not in (src, tgt) and i != boundary.get(src)]
+    obstacles = [(i, b) for i, b in shapes.items() if i not in (src, tgt)]
     candidates = []
     if src in boundary:
         sx, sy = s.cx, s.bottom
