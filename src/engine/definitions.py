@@ -219,6 +219,7 @@ class _FileChecker:
                 meta["tasks"][node.get("id")] = self.check_user_task(node, lanes, known_names)
             elif tag == "startEvent" and _local(node.getparent().tag) == "process":
                 self.check_start_event(node, meta)
+                meta["start_role"] = lanes.get(node.get("id"))   # who registers new cases
             elif tag == "serviceTask":
                 self.check_service_task(node, known_names)
             elif tag == "scriptTask":
@@ -342,7 +343,9 @@ class _FileChecker:
         due = props.get("dueAt")
         if due:
             self.check_code(node, due, names=known_names, what="dueAt expression")
-        return {"name": node.get("name") or node.get("id"), "role": role, "form": form, "due": due}
+        doc = node.find("bpmn:documentation", NS)
+        return {"name": node.get("name") or node.get("id"), "role": role, "form": form, "due": due,
+                "documentation": (doc.text or "").strip() if doc is not None else None}
 
     def check_start_event(self, node, meta):
         props = self.properties(node)

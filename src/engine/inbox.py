@@ -141,6 +141,21 @@ class InboxMixin:
             return {"data": latest_data(wf), "path": _path(wf, xml), "bpmn_xml": xml, "forms": pv.forms,
                     "meta": pv.meta}
 
+    def case_roles(self, instance_id: str) -> tuple[str, set[str]]:
+        """The case's instance id and every role that has or had a task in it."""
+        with self.sessions() as s:
+            inst = self._find_case(s, instance_id)
+            roles = set(s.execute(select(HumanTask.role).where(HumanTask.instance_id == inst.id).distinct()).scalars())
+            return inst.id, {r for r in roles if r}
+
+    def process_info(self, process_id: str) -> dict:
+        """The newest deployed version of a process: its name, meta (roles, forms) and forms."""
+        with self.sessions() as s:
+            pv = self._version(s, process_id)
+            name = s.execute(select(ProcessVersion.name).where(ProcessVersion.id == pv.id)).scalar_one()
+            return {"process_id": pv.process_id, "version": pv.version, "name": name, "meta": pv.meta,
+                    "forms": pv.forms}
+
     # --- access log ----------------------------------------------------------------------------
     def log_access(self, user: str, action: str, target: str | None, allowed: bool, reason: str | None = None):
         with self.uow() as s:
