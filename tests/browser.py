@@ -23,8 +23,8 @@ def missing(what: str):
     pytest.skip(f"{what} is not installed")
 
 
-@pytest.fixture(scope="session")
-def browser():
+def launch_browser():
+    """A generator yielding one Chromium for the whole session (the `browser` fixture in conftest)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -131,3 +131,10 @@ def open_task(service, instance_id, task):
     rows = [t for t in service.list_tasks(instance_id=instance_id) if t["task"] == task]
     assert rows, f"no open task '{task}'; open: {[t['task'] for t in service.list_tasks(instance_id=instance_id)]}"
     return rows[0]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (Debian's package, driven by Playwright), one for the whole session."""
+    from browser import launch_browser
+    yield from launch_browser()

@@ -101,3 +101,21 @@ def test_refused_access_is_logged(ec):
     (refused,) = ec.access_log(refused_only=True)
     assert (refused["user"], refused["action"], refused["allowed"]) == ("qian", "view_task", False)
     assert len(ec.access_log()) == 2
+
+
+def test_the_case_data_keeps_the_newest_values_when_a_watch_branch_ends_late(ec):
+    """Across re-handling rounds, and with the promise watch ending only at the reply, the
+    case page shows the values staff entered last."""
+    case = accepted(ec)
+
+    def do(task, data):
+        ec.complete_task(open_task(ec, case.instance_id, task)["task_id"], "zhao", data)
+
+    for n in range(2):
+        do("investigate", {"findings": f"第{n + 1}次调查", "responsible_party": "company"})
+        do("agree_solution", {"solution_type": "replacement", "solution": "换新", "customer_agreed": True})
+        do("feedback", {"reply": f"第{n + 1}次答复", "reply_channel": "phone"})
+        do("satisfaction_survey", {"satisfied": "no"})
+    data = ec.case_detail(case.instance_id)["data"]
+    assert (data["rehandle_count"], data["findings"], data["reply"]) == (2, "第2次调查", "第2次答复")
+    assert data["promise_kept"] == {"name": "promised", "status": "met"}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from browser import browser, missing  # noqa: F401  (fixture)
+from browser import missing
 from complaintflow.engine.definitions import check_paths
 from complaintflow.handlers import default_registry
 from conftest import PROCESSES, ROOT
@@ -30,7 +30,7 @@ ROUND_TRIP = """async (xml) => {
 
 
 @pytest.fixture(scope="module")
-def modeler_page(browser):  # noqa: F811
+def modeler_page(browser):
     if not MODELER_JS.is_file():
         missing("bpmn-js (cd tests/modeler && npm ci)")
     page = browser.new_page()

@@ -114,3 +114,15 @@ def test_staff_and_external_notices_need_an_addressee(notifier, clock):
         notify.staff(_ctx(notifier, clock, role="", message="x"))
     with pytest.raises(ValueError, match="'to'"):
         notify.external(_ctx(notifier, clock, to=None, message="x"))
+
+
+def test_a_gateway_condition_that_fails_becomes_an_incident_saying_which_expression(service, split_dir):
+    bpmn = split_dir / "split.bpmn"
+    bpmn.write_text(bpmn.read_text(encoding="utf-8").replace("len(request_types) &gt; 1", "len(parts) &gt; 1"),
+                    encoding="utf-8")
+    service.deploy([split_dir])            # `parts` is a field of a later form: valid, but unset here
+    result = service.start("split", {"request_types": ["complaint"], "content": "退款"}, "li")
+    assert result.status == "incident"
+    (incident,) = result.incidents
+    assert incident["task"] == "mixed"
+    assert "Error evaluating expression 'len(parts) > 1'" in incident["message"]

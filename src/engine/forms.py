@@ -37,11 +37,21 @@ def _messages(schema, error) -> tuple[str, str]:
     """(field, message) for one jsonschema error, in words staff understand."""
     path = list(error.absolute_path)
     field = str(path[0]) if path else ""
-    if error.validator == "required":
-        field = error.message.split("'")[1] if "'" in error.message else field
     props = schema.get("properties", {})
-    title = props.get(field, {}).get("title", field) if field else ""
     v = error.validator
+    if len(path) > 1 or (path and v == "required"):
+        # inside a list or object field: the error belongs to that field, naming the row
+        title = props.get(field, {}).get("title", field)
+        row = f"第{path[1] + 1}行" if len(path) > 1 and isinstance(path[1], int) else ""
+        what = error.message.split("'")[1] if v == "required" and "'" in error.message else error.message
+        item = (props.get(field, {}).get("items") or {}).get("properties", {})
+        if v == "required":
+            column = item.get(what, {}).get("title", what)
+            return field, f"{title}: {row}「{column}」is required (必填)"
+        return field, f"{title}: {row} {what}".replace(":  ", ": ")
+    if v == "required":
+        field = error.message.split("'")[1] if "'" in error.message else field
+    title = props.get(field, {}).get("title", field) if field else ""
     if v == "required":
         msg = f"{title or field} is required (必填)"
     elif v == "additionalProperties":
@@ -69,7 +79,7 @@ def validate_submission(schema: dict | None, data, form_name: str = "") -> dict:
     if schema is None:
         return dict(data)
     validator = Draft202012Validator(schema, format_checker=_checker)
-    errors = sorted(validator.iter_errors(data), key=lambda e: (list(e.absolute_path), e.validator))
+    errors = sorted(validator.iter_errors(data), key=lambda e: ([str(x) for x in e.absolute_path], e.validator or ""))
     if errors:
         field_errors: dict[str, list[str]] = {}
         for err in errors:

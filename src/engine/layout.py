@@ -301,12 +301,12 @@ def _route(shapes, src, tgt, kind, boundary, channels):
             candidates.insert(0, [(s.cx, s.y), (s.cx, t.cy), (t.right, t.cy)])
     # Always possible: leave sideways into the gap beside the source, run along a row boundary
     # (no shape sits on one) and come back into the gap beside the target.
-    out_x = s.right + GAP if t.x >= s.right else s.x - GAP
-    in_x = t.x - GAP
+    # the gaps between columns: a column is as wide as its widest shape (an activity)
+    out_x = s.cx + 50 + GAP
+    in_x = t.cx - 50 - GAP
     end = (t.x, t.cy)
-    if t.x < s.right and t.right < s.x:
-        out_x = s.x - GAP if src in boundary else s.right + GAP
-    for y in sorted(channels, key=lambda y: abs(y - s.cy) + abs(y - t.cy)):
+    usable = [y for y in channels if src not in boundary or y > s.bottom]   # a boundary event leaves downwards
+    for y in sorted(usable, key=lambda y: abs(y - s.cy) + abs(y - t.cy)):
         first = [(s.cx, s.bottom), (s.cx, y)] if src in boundary else [(s.right, s.cy), (out_x, s.cy), (out_x, y)]
         candidates.append(first + [(in_x, y), (in_x, t.cy), end])
     for points in candidates:

@@ -76,11 +76,17 @@ def _summarise(wf, pv) -> dict:
 
 
 def latest_data(wf) -> dict:
+    """The case data as it stands: each task's own changes (its data against its parent's),
+    applied in the order the tasks changed state. A watch branch that ends late carries the
+    data of when it split off, but changes nothing, so it cannot bring old values back."""
     tasks = [t for t in wf.get_tasks(state=TaskState.FINISHED_MASK | TaskState.READY | TaskState.WAITING)]
     tasks.sort(key=lambda t: t.last_state_change)
     data = {}
     for t in tasks:
-        data.update(t.data)
+        parent = t.parent.data if t.parent is not None else {}
+        for key, value in t.data.items():
+            if key not in parent or parent[key] != value or key not in data:
+                data[key] = value
     return json.loads(json.dumps(data, default=str))
 
 

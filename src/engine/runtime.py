@@ -314,6 +314,10 @@ def advance(workflow: BpmnWorkflow, log: StepLog) -> None:
             if task.has_state(TaskState.READY) or waited:
                 task._set_state(TaskState.ERROR)
             task.internal_data["incident"] = {"handler": None, "message": message, "waiting": waited}
+        elif task is not None and not task.internal_data.get("incident"):
+            # SpiffWorkflow already put the task in ERROR (a gateway condition that failed):
+            # keep what went wrong, so the incident says more than "the task failed"
+            task.internal_data["incident"] = {"handler": None, "message": message, "waiting": False}
         if task is None or not task.has_state(TaskState.ERROR):
             # An errored task becomes an incident (and its event) in the service layer; only
             # a failure that left no errored task behind is logged here, so it is not lost.

@@ -73,10 +73,21 @@ def extend(ctx):
                     "last_day": row.last_day, "provisional": row.provisional}, deadlines=variable)
 
 
+def period(ctx):
+    """Compute a period on the business calendar without making it a deadline of the case
+    (e.g. whether a complaint came within 90 days of the contract's end): the same record as
+    deadline.start (`due`, `last_day`, `provisional`, ...)."""
+    p = ctx.params
+    origin = p.get("from")
+    begin = parse_instant(str(origin)) if origin else ctx.now()
+    return _book(ctx).calendar.deadline(begin, str(p.get("unit", "days")), _int(ctx, "amount", 0)).as_dict()
+
+
 def register(registry):
     registry.register("deadline.start", start,
                       params=("name", "unit", "amount", "from", "rule", "seed", "remind_workdays"))
     registry.register("deadline.stop", stop, params=("name",))
+    registry.register("calendar.period", period, params=("unit", "amount", "from"))
     registry.register("deadline.pause", pause, params=("names", "reason"))
     registry.register("deadline.resume", resume, params=("names",))
     registry.register("deadline.extend", extend, params=("name", "amount", "max_total", "before_due", "approved"))

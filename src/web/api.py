@@ -1,0 +1,45 @@
+"""Read-only JSON for a signed-in user (the same session as the inbox): my tasks, a case,
+its history. The same role and confidentiality rules as the pages apply."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request
+
+from ..engine.errors import ComplaintflowError, NotAllowed, NotFound
+from .schemas import dump
+
+api = Blueprint("api", __name__, url_prefix="/api")
+
+
+@api.before_request
+def signed_in():
+    if g.user is None:
+        return jsonify(error="sign in first (POST /login)"), 401
+    return None
+
+
+@api.get("/tasks")
+def tasks():
+    page = g.ctx.service.inbox(roles=set(g.user.roles), user=g.user.login, limit=request.args.get("limit", 50, type=int))
+    return jsonify(dump("task", page.tasks, many=True))
+
+
+@api.get("/cases/<ref>")
+def case(ref):
+    from .pages import CaseView
+    view = CaseView(ref, "view_case")
+    return jsonify(dict(dump("case", view.summary), data=view.data))
+
+
+@api.get("/cases/<ref>/history")
+def history(ref):
+    from .pages import CaseView
+    view = CaseView(ref, "view_case")
+    events = [dict(e, payload=view.mask(e["payload"])) for e in g.ctx.service.history(view.id)]
+    return jsonify(dump("event", events, many=True))
+
+
+@api.errorhandler(ComplaintflowError)
+def on_error(err):
+    code = 404 if isinstance(err, NotFound) else 403 if isinstance(err, NotAllowed) else 400
+    return jsonify(error=str(err)), code

@@ -1,0 +1,342 @@
+"""Task forms as HTML: a form's JSON Schema -> fields to render; a submitted form -> typed JSON.
+
+`fields(schema, values)` gives one `Field` per property, in order, for the `render_fields`
+macro of `templates/_form.html`; `parse(schema, request.form)` gives (typed data, Chinese
+error messages per field) and never raises for bad input; `to_form_values(schema, data)` gives
+the strings the controls show. `engine.forms.validate_submission` still decides validity
+(required, `allOf`/`if`/`then`, ranges): the HTML carries min/max/minlength/maxlength as
+hints but no `required`, and empty inputs are left out of the data, never sent as "".
+
+Controls (`Field.kind`), in this order of precedence:
+
+* boolean: required -> `radio` 是/否 ("true"/"false"); optional -> one `checkbox` whose
+  unchecked state submits false (so "no" can be answered even when an `if`/`then` makes the
+  field required); with a `const` (a confirmation, e.g. 已签字) -> one `checkbox` whose
+  unchecked state submits nothing;
+* array: of choices -> `checkboxes` (grouped under headings, `Field.groups`, when the items
+  are an `anyOf` of titled `oneOf`s); of objects with `properties` -> `rows`, a table with
+  one column per item property and inputs NAME.INDEX.COLUMN; of strings/numbers -> `rows`
+  with one column named "" and inputs NAME.INDEX; blank rows are dropped;
+* choices (`oneOf`/`anyOf` of `const`s, `enum`, a lone `const`): `radio` when required with
+  at most 4 choices, else `select` (first option empty, "请选择");
+* integer / number -> `integer` / `number`;
+* string: format date-time -> `datetime` (datetime-local, Asia/Shanghai wall time, parsed to
+  ISO 8601 with +08:00); format date -> `date`; `"x-widget": "textarea"` or `"text"` wins;
+  otherwise `textarea` when `maxLength` > 120 or there is no `maxLength`, else `text`;
+* anything else (nested objects, arrays of bare objects) -> `textarea` holding JSON.
+
+`readOnly` fields are shown (readonly/disabled) and never read back. `to_form_values` fills
+in `default`s: use it for the first display; after a failed submission pass `request.form`
+itself as the values, so nothing typed is lost. `parse` keys errors by top-level name, as
+`validate_submission` does; a table cell's problem names row and column ("第2行「金额」：
+请输入数字"). The macro also shows errors keyed `parts.1.content` or `parts/1/content` in
+that cell.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+from ..engine.clock import SHANGHAI, parse_instant
+
+KINDS = ("text", "textarea", "select", "radio", "checkbox", "checkboxes",
+         "integer", "number", "datetime", "date", "rows")
+YES_NO = [("true", "是"), ("false", "否")]
+LONG_TEXT = 120          # a string allowing more characters than this gets a textarea
+RADIO_MAX = 4            # a required choice with at most this many options gets radio buttons
+_MISSING = object()
+
+
+@dataclass
+class Field:
+    name: str            # property name; for a table column the item property ("" for scalar items)
+    title: str
+    kind: str            # one of KINDS
+    required: bool = False
+    description: str | None = None
+    choices: list[tuple[str, str]] = field(default_factory=list)    # (value, title)
+    columns: list["Field"] = field(default_factory=list)            # kind == "rows"
+    rows: int = 0                                                   # kind == "rows"
+    attrs: dict = field(default_factory=dict)                       # min max minlength maxlength step readonly
+    groups: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)  # headed checkboxes
+
+
+class _Bad(Exception):
+    """Bad user input; `args` are the messages."""
+
+
+def _s(value) -> str:
+    """A choice or value as the string a control carries."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _options(prop: dict) -> list[tuple[str, list[tuple[object, str]]]]:
+    """The property's choices as [(group title, [(raw value, title)])]; [] when it has none."""
+    if isinstance(prop.get("enum"), list):
+        return [("", [(v, str(v)) for v in prop["enum"]])]
+    for key in ("oneOf", "anyOf"):
+        alts = prop.get(key)
+        if not (isinstance(alts, list) and alts and all(isinstance(a, dict) for a in alts)):
+            continue
+        if all("const" in a for a in alts):
+            return [("", [(a["const"], a.get("title") or _s(a["const"])) for a in alts])]
+        nested = [(a.get("title", ""), _options(a)) for a in alts]
+        if all(len(opts) == 1 for _, opts in nested):
+            return [(title, opts[0][1]) for title, opts in nested]
+    if "const" in prop:
+        return [("", [(prop["const"], prop.get("title") or _s(prop["const"]))])]
+    return []
+
+
+def _kind(prop: dict, required: bool, nested: bool = False) -> str:
+    """The control for a property: one of KINDS, or "json" (a textarea holding JSON)."""
+    t = prop.get("type")
+    if t == "boolean":
+        return "radio" if required and "const" not in prop else "checkbox"
+    if t == "array":
+        items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+        if _options(items):
+            return "checkboxes"
+        if nested:
+            return "json"
+        if items.get("type") == "object" and items.get("properties"):
+            return "rows"
+        return "rows" if items.get("type") in ("string", "integer", "number") else "json"
+    opts = _options(prop)
+    if opts:
+        return "radio" if required and sum(len(g) for _, g in opts) <= RADIO_MAX else "select"
+    if t in ("integer", "number"):
+        return t
+    if t in ("string", None) and (t or not prop.get("properties")):
+        fmt, widget = prop.get("format"), prop.get("x-widget")
+        if fmt in ("date-time", "date"):
+            return {"date-time": "datetime", "date": "date"}[fmt]
+        if widget in ("textarea", "text"):
+            return widget
+        limit = prop.get("maxLength")
+        return "textarea" if limit is None or limit > LONG_TEXT else "text"
+    return "json"
+
+
+def _attrs(prop: dict, kind: str) -> dict:
+    attrs: dict = {}
+    if kind in ("integer", "number"):
+        for bound, key, exclusive, nudge in (("min", "minimum", "exclusiveMinimum", 1),
+                                             ("max", "maximum", "exclusiveMaximum", -1)):
+            if key in prop:
+                attrs[bound] = prop[key]
+            elif exclusive in prop and kind == "integer":
+                attrs[bound] = (math.floor if nudge > 0 else math.ceil)(prop[exclusive]) + nudge
+        attrs["step"] = 1 if kind == "integer" else "any"
+    if kind in ("text", "textarea"):
+        for key in ("minLength", "maxLength"):
+            if key in prop:
+                attrs[key.lower()] = prop[key]
+    if prop.get("readOnly"):
+        attrs["readonly"] = True
+    return attrs
+
+
+def _row_indexes(name: str, values) -> list[int]:
+    """Indexes of the rows present as NAME.INDEX[.COLUMN] keys."""
+    pattern = re.compile(re.escape(name) + r"\.(\d+)(?:\.|$)")
+    keys = values.keys() if hasattr(values, "keys") else []
+    return sorted({int(m.group(1)) for k in keys if (m := pattern.match(str(k)))})
+
+
+def _field(name: str, prop: dict, required: bool, values, nested: bool = False) -> Field:
+    kind = _kind(prop, required, nested)
+    f = Field(name=name, title=prop.get("title") or name, kind="textarea" if kind == "json" else kind,
+              required=required, description=prop.get("description"), attrs=_attrs(prop, kind))
+    if kind == "json":
+        f.description = ((f.description or "") + " 以 JSON 格式填写。").strip()
+    elif kind in ("radio", "checkbox") and prop.get("type") == "boolean":
+        f.choices = list(YES_NO) if kind == "radio" else []
+    elif kind in ("radio", "select", "checkboxes"):
+        opts = _options(prop["items"] if kind == "checkboxes" else prop)
+        f.choices = [(_s(v), t) for _, group in opts for v, t in group]
+        if kind == "checkboxes" and any(title for title, _ in opts):
+            f.groups = [(title, [(_s(v), t) for v, t in group]) for title, group in opts]
+    elif kind == "rows":
+        items = prop["items"]
+        if items.get("type") == "object":
+            wanted = set(items.get("required") or [])
+            f.columns = [_field(c, p, c in wanted, {}, nested=True) for c, p in items["properties"].items()]
+        else:
+            column = _field("", items, False, {}, nested=True)
+            column.title = items.get("title") or f.title
+            f.columns = [column]
+        current = values.get(name) if hasattr(values, "get") else None
+        count = len(current) if isinstance(current, list) else len(_row_indexes(name, values))
+        f.rows = max(3, prop.get("minItems", 0), count + 1)
+        if prop.get("maxItems"):
+            f.rows = max(min(f.rows, prop["maxItems"]), count)
+    if kind == "datetime" and re.search(r"T\d\d:\d\d:\d\d", str(values.get(name) or "") if values else ""):
+        f.attrs["step"] = 1          # a value with seconds must not fail the browser's step check
+    return f
+
+
+def fields(schema: dict, values: dict | None = None) -> list[Field]:
+    """One Field per property of the form, in the schema's order."""
+    values = values if values is not None else {}
+    wanted = set(schema.get("required") or [])
+    return [_field(n, p, n in wanted, values) for n, p in (schema.get("properties") or {}).items()]
+
+
+# --- reading a submitted form -------------------------------------------------------------
+
+def _getlist(form, key: str) -> list[str]:
+    if hasattr(form, "getlist"):
+        return [str(v) for v in form.getlist(key)]
+    value = form.get(key)
+    return [] if value is None else [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _number(text: str, kind: str):
+    try:
+        return int(text)
+    except ValueError:
+        if kind == "integer":
+            raise
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(text)
+    return number
+
+
+_PARSERS = {   # kind -> (stripped text -> value, message when it raises ValueError)
+    "integer": (lambda t: _number(t, "integer"), "请输入整数"),
+    "number": (lambda t: _number(t, "number"), "请输入数字"),
+    "datetime": (lambda t: parse_instant(t).astimezone(SHANGHAI).isoformat(timespec="seconds"),
+                 "请输入有效的日期时间，如 2026-05-06 09:00"),
+    "date": (lambda t: date.fromisoformat(t).isoformat(), "请输入有效的日期，如 2026-05-06"),
+    "json": (json.loads, "请填写有效的 JSON"),
+}
+
+
+def _convert(prop: dict, kind: str, raw: str):
+    """One non-empty submitted string -> its typed value; raises _Bad with a Chinese message."""
+    text = raw.strip()
+    if kind in ("text", "textarea"):
+        return raw.replace("\r\n", "\n")
+    if kind in _PARSERS:
+        reader, message = _PARSERS[kind]
+        try:
+            return reader(text)
+        except ValueError:
+            raise _Bad(message) from None
+    if prop.get("type") == "boolean":            # radio 是/否
+        if text in ("true", "false"):
+            return text == "true"
+        raise _Bad("请选择“是”或“否”")
+    known = {_s(v): v for _, group in _options(prop) for v, _t in group}
+    if text not in known:
+        raise _Bad("请从选项中选择")
+    return known[text]
+
+
+def _read(key: str, prop: dict, kind: str, form):
+    """The typed value submitted under `key`, or _MISSING when left empty."""
+    raws = _getlist(form, key)
+    if kind == "checkboxes":
+        picked = [r for r in raws if r.strip()]
+        return [_convert(prop["items"], "select", r) for r in picked] if picked else _MISSING
+    if kind == "rows":
+        return _read_rows(key, prop, form)
+    if kind == "checkbox":
+        checked = any(r.strip() and r.strip() not in ("false", "off") for r in raws)
+        if "const" in prop:
+            return prop["const"] if checked else _MISSING
+        return checked
+    raw = raws[0] if raws else ""
+    return _convert(prop, kind, raw) if raw.strip() else _MISSING
+
+
+def _read_rows(name: str, prop: dict, form):
+    items = prop["items"]
+    is_object = items.get("type") == "object"
+    columns = items["properties"] if is_object else {"": items}
+    wanted = set(items.get("required") or []) if is_object else set()
+    rows, problems = [], []
+    for i in _row_indexes(name, form):
+        keys = {c: f"{name}.{i}.{c}" if c else f"{name}.{i}" for c in columns}
+        if not any(r.strip() for k in keys.values() for r in _getlist(form, k)):
+            continue                                         # a blank row
+        row = {}
+        for c, cprop in columns.items():
+            where = f"第{i + 1}行" + (f"「{cprop.get('title') or c}」" if c else "")
+            try:
+                value = _read(keys[c], cprop, _kind(cprop, c in wanted, nested=True), form)
+            except _Bad as bad:
+                problems += [f"{where}：{m}" for m in bad.args]
+                continue
+            if value is not _MISSING:
+                row[c] = value
+            elif c in wanted:
+                problems.append(f"{where}必填")
+        rows.append(row if is_object else row.get(""))
+    if problems:
+        raise _Bad(*problems)
+    return rows or _MISSING
+
+
+def parse(schema: dict, form) -> tuple[dict, dict[str, list[str]]]:
+    """Submitted form -> (typed data, {field: [messages]}). Empty inputs are left out."""
+    data: dict = {}
+    errors: dict[str, list[str]] = {}
+    wanted = set(schema.get("required") or [])
+    for name, prop in (schema.get("properties") or {}).items():
+        if prop.get("readOnly"):
+            continue
+        try:
+            value = _read(name, prop, _kind(prop, name in wanted), form)
+        except _Bad as bad:
+            errors.setdefault(name, []).extend(bad.args)
+            continue
+        if value is not _MISSING:
+            data[name] = value
+    return data, errors
+
+
+# --- showing stored data -------------------------------------------------------------------
+
+def _display(key: str, prop: dict, kind: str, value) -> dict:
+    if kind == "checkboxes":
+        return {key: [_s(v) for v in value] if isinstance(value, list) else [_s(value)]}
+    if kind == "rows" and isinstance(value, list):
+        items, out = prop["items"], {}
+        for i, row in enumerate(value):
+            if items.get("type") == "object" and isinstance(row, dict):
+                wanted = set(items.get("required") or [])
+                for c, v in row.items():
+                    cprop = items["properties"].get(c)
+                    if cprop is not None and v is not None:
+                        out.update(_display(f"{key}.{i}.{c}", cprop, _kind(cprop, c in wanted, True), v))
+            elif row is not None:
+                out.update(_display(f"{key}.{i}", items, _kind(items, False, True), row))
+        return out
+    if kind in ("json", "rows"):
+        return {key: json.dumps(value, ensure_ascii=False, indent=2)}
+    if kind == "datetime" and isinstance(value, str):
+        try:
+            local = parse_instant(value).astimezone(SHANGHAI)
+        except ValueError:
+            return {key: value}
+        return {key: local.strftime("%Y-%m-%dT%H:%M:%S" if local.second else "%Y-%m-%dT%H:%M")}
+    return {key: _s(value)}
+
+
+def to_form_values(schema: dict, data: dict) -> dict:
+    """Typed data -> {input name: string (or list of strings for checkboxes)}; fills `default`s."""
+    out: dict = {}
+    data = data or {}
+    wanted = set(schema.get("required") or [])
+    for name, prop in (schema.get("properties") or {}).items():
+        value = data[name] if name in data else prop.get("default")
+        if value is not None:
+            out.update(_display(name, prop, _kind(prop, name in wanted), value))
+    return out

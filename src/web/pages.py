@@ -1,0 +1,347 @@
+"""The staff inbox: sign-in, role inbox, intake, task page, case page.
+
+Every page goes through the service layer; nothing here changes a case except by
+`service.start` and `service.complete_task`, which apply the engine's rules. A user sees
+and acts only on tasks of roles they hold; other attempts are refused and logged.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+
+import json
+
+from ..engine import drawing
+from ..engine.confidentiality import identity_fields, may_see_identity, redact
+from ..engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from ..engine.inbox import INBOX_STATUSES
+from . import formgen
+from .app import local_time
+from .i18n import LANGS, translate
+
+pages = Blueprint("pages", __name__)
+OPEN_ENDPOINTS = {"pages.login", "pages.language", "static"}
+
+
+def svc():
+    return g.ctx.service
+
+
+def t(key, **kw):
+    return translate(key, g.lang, **kw)
+
+
+def my_roles() -> set[str]:
+    return set(g.user.roles)
+
+
+@pages.before_app_request
+def require_login():
+    if request.endpoint in OPEN_ENDPOINTS or request.endpoint == "health" or request.blueprint == "api":
+        return None
+    if g.user is None:
+        return redirect(url_for("pages.login", next=request.full_path))
+    return None
+
+
+def refuse(action: str, target: str, reason: str):
+    """Refuse and log an attempt outside the user's roles."""
+    svc().log_access(g.user.login, action, target, False, reason)
+    raise NotAllowed(reason)
+
+
+@pages.app_errorhandler(NotAllowed)
+def not_allowed(err):
+    if request.blueprint == "api":
+        return {"error": str(err)}, 403
+    return render_template("error.html", message=t("not_allowed"), detail=str(err)), 403
+
+
+@pages.app_errorhandler(NotFound)
+def not_found(err):
+    if request.blueprint == "api":
+        return {"error": str(err)}, 404
+    return render_template("error.html", message=t("not_found"), detail=str(err)), 404
+
+
+# --- sign-in -------------------------------------------------------------------------------
+
+@pages.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        user = g.ctx.users.authenticate(request.form.get("login", ""), request.form.get("password", ""))
+        if user is None:
+            error = t("bad_login")
+            svc().log_access(request.form.get("login", "")[:100], "sign_in", None, False, "wrong user name or password")
+        else:
+            session.clear()
+            session["user"] = user.login
+            session["lang"] = user.lang
+            target = request.args.get("next") or ""
+            return redirect(target if _local_path(target) else url_for("pages.inbox"))
+    return render_template("login.html", error=error), 401 if error else 200
+
+
+def _local_path(target: str) -> bool:
+    parsed = urlparse(target)
+    return bool(target) and not parsed.scheme and not parsed.netloc and target.startswith("/")
+
+
+@pages.post("/logout")
+def logout():
+    session.clear()
+    return redirect(url_for("pages.login"))
+
+
+@pages.get("/lang/<code>")
+def language(code):
+    if code in LANGS:
+        session["lang"] = code
+    back = request.referrer or ""
+    return redirect(back if _local_path(urlparse(back).path) and urlparse(back).netloc in ("", request.host)
+                    else url_for("pages.inbox"))
+
+
+# --- inbox ---------------------------------------------------------------------------------
+
+@pages.get("/")
+def inbox():
+    roles = my_roles()
+    status = request.args.get("status", "all")
+    if status not in INBOX_STATUSES:
+        status = "all"
+    process_id = request.args.get("process") or None
+    category = request.args.get("category") or None
+    page_no = max(1, request.args.get("page", 1, type=int) or 1)
+    size = 50
+    page = svc().inbox(roles=roles, user=g.user.login, process_id=process_id, category=category,
+                       status=status, limit=size, offset=(page_no - 1) * size)
+    procedures = sorted({p["process_id"]: p["name"] for p in svc().processes()}.items())
+    titles = _category_titles([pid for pid, _ in procedures])
+    return render_template("inbox.html", page=page, page_no=page_no, size=size, status=status,
+                           statuses=INBOX_STATUSES, process_id=process_id, category=category,
+                           procedures=procedures, categories=svc().inbox_categories(roles),
+                           counts=svc().inbox_counts(roles), category_title=lambda c: titles.get(c, c))
+
+
+def _category_titles(process_ids) -> dict:
+    """Category code -> its title in the procedures' intake forms."""
+    out = {}
+    for pid in process_ids:
+        info = svc().process_info(pid)
+        form = info["forms"].get(info["meta"].get("start_form") or "") or {}
+        prop = (form.get("properties") or {}).get("category") or {}
+        out |= {c["const"]: c.get("title", c["const"]) for c in prop.get("oneOf") or [] if "const" in c}
+    return out
+
+
+@pages.post("/tasks/<task_id>/claim")
+def claim(task_id):
+    return _claim_or_release(task_id, svc().claim_task, "claimed")
+
+
+@pages.post("/tasks/<task_id>/release")
+def release(task_id):
+    return _claim_or_release(task_id, svc().release_task, "released")
+
+
+def _claim_or_release(task_id, action, done_key):
+    try:
+        action(task_id, g.user.login, roles=my_roles())
+        flash(t(done_key), "ok")
+    except NotAllowed as err:
+        refuse("claim_task", task_id, str(err))
+    except (Conflict, NotFound) as err:
+        flash(t("conflict") + str(err), "error")
+    back = request.form.get("back") or ""
+    return redirect(back if _local_path(back) else url_for("pages.inbox"), 303)
+
+
+# --- a case as a user may see it -------------------------------------------------------------
+
+class CaseView:
+    """One case for one user: summary, data, history and path, with identity masked where
+    the user's roles may not see it."""
+
+    def __init__(self, ref: str, action: str):
+        self.summary = svc().show(ref)
+        self.id = self.summary["instance_id"]
+        self.detail = svc().case_detail(self.id)
+        self.meta = self.detail["meta"]
+        start_role = self.meta.get("start_role")
+        _, task_roles = svc().case_roles(self.id)
+        if not (my_roles() & (task_roles | {start_role})):
+            refuse(action, self.summary.get("case_number") or self.id,
+                   f"no role of {g.user.login} ({', '.join(sorted(my_roles()))}) works on this case")
+        self.hidden = identity_fields(self.detail["forms"])
+        self.sees_identity = may_see_identity(my_roles(), g.ctx.roles, self.detail["data"], start_role)
+
+    def mask(self, value):
+        return value if self.sees_identity or not self.hidden else redact(value, self.hidden, t("confidential"))
+
+    @property
+    def data(self):
+        shown = {k: v for k, v in self.detail["data"].items() if k != "deadlines"}
+        return self.mask(shown)
+
+    def properties(self) -> dict[str, dict]:
+        """Field name -> its schema in the forms of the process (the first form naming it)."""
+        out = {}
+        for schema in self.detail["forms"].values():
+            for name, prop in (schema.get("properties") or {}).items():
+                if isinstance(prop, dict) and prop.get("title"):
+                    out.setdefault(name, prop)
+        return out
+
+    def summary_rows(self) -> list[tuple[str, str]]:
+        """(title, value as staff read it) for each filled field of the case data."""
+        props = self.properties()
+        return [(props[k]["title"], display(v, props[k])) for k, v in self.data.items()
+                if k in props and v not in (None, "", [], {})]
+
+    def timeline(self) -> list[dict]:
+        rows = []
+        for e in svc().history(self.id):
+            p = e["payload"] or {}
+            kind = e["kind"]
+            if kind == "handler_called" and not str(p.get("handler", "")).startswith(("notify.", "deadline.", "case.")):
+                continue
+            what = t(f"event_{kind}")
+            detail = None
+            if kind == "started":
+                detail = self.mask(p.get("data"))
+            elif kind == "task_completed":
+                what = f"{t('event_task_completed')}「{p.get('name')}」"
+                detail = self.mask(p.get("data"))
+            elif kind == "timer_fired":
+                what = f"{t('event_timer_fired')}「{p.get('name') or p.get('task')}」"
+            elif kind == "handler_called":
+                out = p.get("outputs") if isinstance(p.get("outputs"), dict) else {}
+                what = f"{t('event_handler_called')}：{p.get('handler')}"
+                if "message" in out:
+                    to = out.get("to")
+                    detail = {"to": self.mask({"contact": to}).get("contact") if to and not str(to).startswith("role:") else to,
+                              "message": out.get("message")}
+                elif "error" in p:
+                    detail = {"error": p["error"]}
+            elif kind == "incident":
+                detail = {"message": p.get("message")}
+            rows.append({"seq": e["seq"], "at": e["at"], "actor": e["actor"], "what": what, "detail": detail})
+        return rows
+
+    def diagram(self) -> str:
+        path = self.detail["path"]
+        names = {k: g.ctx.role_name(k, g.lang) for k in g.ctx.roles}
+        try:
+            return drawing.render(self.detail["bpmn_xml"].encode("utf-8"), role_names=names, done=set(path["done"]),
+                                  current=set(path["current"]), taken_flows=set(path["flows"]))
+        except ValueError:
+            return ""
+
+    def acknowledgement(self) -> list[str]:
+        return [e["payload"]["outputs"]["message"] for e in svc().history(self.id)
+                if e["kind"] == "handler_called" and isinstance(e["payload"].get("outputs"), dict)
+                and e["payload"]["outputs"].get("kind") in ("acknowledgement", "receipt")]
+
+
+def display(value, prop: dict) -> str:
+    """A case value as staff read it: choice titles, Beijing time, 是/否."""
+    titles = {c.get("const"): c.get("title") for c in prop.get("oneOf") or [] if isinstance(c, dict)}
+    items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+    titles |= {c.get("const"): c.get("title") for c in items.get("oneOf") or [] if isinstance(c, dict)}
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, list) and all(isinstance(v, (str, int)) for v in value):
+        return "、".join(str(titles.get(v, v)) for v in value)
+    if isinstance(value, (str, int)) and value in titles:
+        return str(titles[value])
+    if prop.get("format") == "date-time" and isinstance(value, str):
+        return local_time(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+@pages.get("/cases/<ref>")
+def case_page(ref):
+    view = CaseView(ref, "view_case")
+    registered = request.args.get("registered") == "1"
+    return render_template("case.html", view=view, case=view.summary, registered=registered)
+
+
+# --- tasks ---------------------------------------------------------------------------------
+
+def _task_for_me(task_id, action):
+    task = svc().get_task(task_id)
+    if task["role"] not in my_roles():
+        refuse(action, task_id, f"task '{task['name']}' is for role '{task['role']}', which {g.user.login} does not hold")
+    return task
+
+
+@pages.route("/tasks/<task_id>", methods=["GET", "POST"])
+def task_page(task_id):
+    task = _task_for_me(task_id, "view_task" if request.method == "GET" else "complete_task")
+    view = CaseView(task["instance_id"], "view_task")
+    schema = svc().task_form(task_id) or {"type": "object", "properties": {}}
+    values, errors, status = formgen.to_form_values(schema, {}), {}, 200
+    if request.method == "POST":
+        data, errors = formgen.parse(schema, request.form)
+        values = request.form                       # re-shown as typed: nothing is lost
+        if not errors:
+            try:
+                result = svc().complete_task(task_id, g.user.login, data, roles=my_roles())
+            except InvalidInput as err:
+                errors = err.field_errors or {"_form": [str(err)]}
+            except NotAllowed as err:
+                refuse("complete_task", task_id, str(err))
+            except Conflict as err:
+                flash(t("conflict") + str(err), "error")
+                return redirect(url_for("pages.task_page", task_id=task_id), 303)
+            else:
+                flash(f"{t('task_done')} {result.case_number or ''}", "ok")
+                return redirect(url_for("pages.inbox"), 303)
+        status = 400
+    meta = view.meta["tasks"].get(task["task"], {})
+    return render_template("task.html", task=task, view=view, case=view.summary, documentation=meta.get("documentation"),
+                           fields=formgen.fields(schema, values), values=values, errors=errors), status
+
+
+# --- intake --------------------------------------------------------------------------------
+
+def _startable() -> list[dict]:
+    out = []
+    for pid in sorted({p["process_id"] for p in svc().processes()}):
+        info = svc().process_info(pid)
+        if info["meta"].get("start_role") in my_roles():
+            out.append(info)
+    return out
+
+
+@pages.get("/new")
+def new_case():
+    return render_template("new.html", procedures=_startable())
+
+
+@pages.route("/new/<process_id>", methods=["GET", "POST"])
+def intake(process_id):
+    info = svc().process_info(process_id)
+    if info["meta"].get("start_role") not in my_roles():
+        refuse("start", process_id, f"registering '{process_id}' needs role '{info['meta'].get('start_role')}'")
+    schema = info["forms"].get(info["meta"].get("start_form") or "") or {"type": "object", "properties": {}}
+    values, errors, status = formgen.to_form_values(schema, {}), {}, 200
+    if request.method == "POST":
+        data, errors = formgen.parse(schema, request.form)
+        values = request.form                       # re-shown as typed: nothing is lost
+        if not errors:
+            try:
+                result = svc().start(process_id, data, g.user.login)
+            except InvalidInput as err:
+                errors = err.field_errors or {"_form": [str(err)]}
+            else:
+                return redirect(url_for("pages.case_page", ref=result.instance_id, registered=1), 303)
+        status = 400
+    return render_template("intake.html", info=info, fields=formgen.fields(schema, values), values=values,
+                           errors=errors), status
