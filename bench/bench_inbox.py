@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from sqlalchemy import insert  # noqa: E402
 
 from complaintflow.engine.clock import FixedClock  # noqa: E402
-from complaintflow.engine.models import Deadline, HumanTask, Instance, ProcessVersion  # noqa: E402
+from complaintflow.engine.models import NO_DUE, Deadline, HumanTask, Instance, ProcessVersion  # noqa: E402
 from complaintflow.engine.service import ComplaintService  # noqa: E402
 
 NOW = datetime(2026, 5, 6, 1, 0, tzinfo=timezone.utc)
@@ -69,7 +69,8 @@ def seed(url: str, n: int, rng: random.Random) -> ComplaintService:
                           task_spec="investigate", name="调查核实", role=ROLES[k % len(ROLES)], form=None,
                           status="open", created_at=received, due_at=due, completed_at=None, completed_by=None,
                           claimed_by="department" if rng.random() < 0.05 else None, claimed_at=None,
-                          deadline="reply" if due else None))
+                          deadline="reply" if due else None, due_sort=due or NO_DUE,
+                          category=CATEGORIES[k % len(CATEGORIES)]))
         if due:
             deadlines.append(dict(instance_id=iid, process_id=process, name="reply", rule=None, seed=None,
                                   unit="workdays", amount=10, start_at=received, due_at=due, last_day=None,
@@ -105,7 +106,7 @@ def measure(service: ComplaintService, path: str, rounds: int) -> dict:
     assert client.get("/").status_code == 200
     raw = sqlite3.connect(path)
     baseline_sql = ("SELECT * FROM human_tasks WHERE status = 'open' AND role = 'department' "
-                    "ORDER BY due_at LIMIT 50")
+                    "ORDER BY due_sort, id LIMIT 50")
     probes = {
         "baseline": lambda: raw.execute(baseline_sql).fetchall(),
         "inbox": lambda: service.inbox(roles={"department"}, user="department"),

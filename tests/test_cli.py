@@ -145,3 +145,13 @@ def test_show_prints_the_deadlines_of_a_case(run, tmp_path):
     assert set(shown["deadlines"][0]) == {"name", "rule", "seed", "unit", "amount", "start", "due", "last_day",
                                           "provisional", "status", "paused_days", "paused_seconds",
                                           "paused_since", "extended_by", "breached_at", "completed"}
+
+
+def test_hash_password_prints_a_hash_the_users_file_accepts():
+    from werkzeug.security import check_password_hash
+    result = CliRunner().invoke(cli, ["hash-password"], input="correct horse\ncorrect horse\n")
+    assert result.exit_code == 0
+    digest = result.output.strip().splitlines()[-1]
+    assert check_password_hash(digest, "correct horse") and "correct horse" not in digest
+    short = CliRunner().invoke(cli, ["hash-password", "--password", "short"])
+    assert short.exit_code == 2 and "at least 8 characters" in short.output

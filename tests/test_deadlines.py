@@ -176,6 +176,8 @@ def test_provisional_deadlines_are_recomputed_when_the_year_is_published(db_url,
     case = before.start("limits", INTAKE, "reception")
     accept = deadline(before, case, "accept")
     assert accept["provisional"] is True and accept["last_day"] == "2027-01-04"   # 01-02 Sat rolls to Mon
+    (task,) = before.inbox(roles={"handler"}).tasks
+    assert (task["task"], task["due"], task["provisional"]) == ("decide", "2027-01-04T16:00:00+00:00", True)
 
     published = tmp_path / "calendar.json"       # the operator enters the 2027 arrangement
     published.write_text(json.dumps({"years": {"2027": {"official": True, "holidays": {"2027-01-04": "元旦调休"}}}}),
@@ -188,6 +190,8 @@ def test_provisional_deadlines_are_recomputed_when_the_year_is_published(db_url,
     assert change["provisional"] is False and change["to"] == "2027-01-05T16:00:00+00:00"
     accept = deadline(after, case, "accept")
     assert accept["provisional"] is False and accept["last_day"] == "2027-01-05"
+    (task,) = after.inbox(roles={"handler"}).tasks             # the open task's due time moved with it
+    assert (task["task"], task["due"], task["provisional"]) == ("decide", "2027-01-05T16:00:00+00:00", False)
     assert [e["kind"] for e in after.history(case.instance_id)][-1] == "deadlines_recomputed"
     assert after.recompute_provisional()["cases_changed"] == 0
 

@@ -5,7 +5,6 @@ Modeler), and what the modeler saves still validates and deploys with every spif
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 from lxml import etree

@@ -8,7 +8,6 @@ import shutil
 
 import pytest
 
-from complaintflow.engine.errors import InvalidInput
 from conftest import copy_fixture, open_task
 
 

@@ -14,7 +14,7 @@ from html import escape
 from lxml import etree
 
 from . import layout
-from .layout import ACTIVITIES, BPMN, EVENTS, GATEWAYS
+from .layout import ACTIVITIES, EVENTS, GATEWAYS
 
 DONE, CURRENT, PLAIN = "#2e7d32", "#c62828", "#37474f"
 FILL = {"done": "#e8f5e9", "current": "#ffebee", None: "#ffffff"}

@@ -404,7 +404,6 @@ _DIAGRAM_BLOCK = re.compile(r"[ \t]*<bpmndi:BPMNDiagram\b.*?</bpmndi:BPMNDiagram
 def apply(raw: bytes) -> tuple[bytes, Diagram]:
     """The file with its diagram replaced by a computed one; nothing else changes."""
     diagram = compute(raw)
-    root = etree.fromstring(raw)
     text = raw.decode("utf-8")
     text = _DIAGRAM_BLOCK.sub("", text)
     match = re.search(r"<([A-Za-z_][\w.-]*:)?definitions\b[^>]*>", text)

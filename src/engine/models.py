@@ -30,6 +30,9 @@ class UTCDateTime(TypeDecorator):
         return None if value is None else value.replace(tzinfo=timezone.utc)
 
 
+NO_DUE = datetime(9999, 12, 31, tzinfo=timezone.utc)
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict: JSON}
 
@@ -95,9 +98,13 @@ class InstanceState(Base):
 class HumanTask(Base):
     __tablename__ = "human_tasks"
     __table_args__ = (
-        Index("ix_human_tasks_open_role_due", "status", "role", "due_at"),
+        # the inbox: each role's open tasks in due order, also within a procedure, a category,
+        # or a claimer (bench/bench_inbox.py)
+        Index("ix_human_tasks_open_role_due", "status", "role", "due_sort", "id"),
+        Index("ix_human_tasks_open_role_process_due", "status", "role", "process_id", "due_sort", "id"),
+        Index("ix_human_tasks_open_role_category_due", "status", "role", "category", "due_sort", "id"),
+        Index("ix_human_tasks_open_role_claimed_due", "status", "role", "claimed_by", "due_sort", "id"),
         Index("ix_human_tasks_instance", "instance_id", "status"),
-        Index("ix_human_tasks_open_process_due", "status", "process_id", "due_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
@@ -115,6 +122,10 @@ class HumanTask(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(100))     # a claimed task is not taken by a colleague
     claimed_at: Mapped[datetime | None]
     deadline: Mapped[str | None] = mapped_column(String(100))       # the limit its due time comes from
+    # due_at, or NO_DUE for a task without one: the inbox sorts on it through an index
+    # (soonest first, tasks without a limit last), which `due_at IS NULL` ordering cannot use
+    due_sort: Mapped[datetime] = mapped_column(default=lambda: NO_DUE)
+    category: Mapped[str | None] = mapped_column(String(100))       # the case's, kept in step for the filter
 
 
 class AccessLog(Base):

@@ -31,7 +31,7 @@ from .eventlog import EventWriter
 from .expressions import ComplaintScriptEngine
 from .forms import validate_submission
 from .case_services import DbCaseNumbers, InstanceSummary, LogNotifier
-from .models import Deadline, HumanTask, Incident, Instance, InstanceState, ProcessVersion
+from .models import NO_DUE, Deadline, HumanTask, Incident, Instance, InstanceState, ProcessVersion
 from .inbox import InboxMixin
 from .queries import CaseQueries
 from .views import task_dict
@@ -421,6 +421,11 @@ class ComplaintService(CaseQueries, InboxMixin):
                 row.status = "cancelled"
                 row.completed_at = now
             else:
+                if row.category != inst.category:
+                    row.category = inst.category
+                due_expression = pv.meta["tasks"].get(row.task_spec, {}).get("due")
+                if due_expression:          # a limit extended, paused or recomputed moves the due time
+                    _set_due(row, runtime.evaluate_due(wf, ready[tid], due_expression))
                 still_open.append(row)
         for tid, task in ready.items():
             if tid in open_rows:
@@ -429,8 +434,8 @@ class ComplaintService(CaseQueries, InboxMixin):
             row = HumanTask(id=tid, instance_id=inst.id, process_id=inst.process_id, task_spec=task.task_spec.name,
                             name=meta.get("name") or task.task_spec.bpmn_name or task.task_spec.name,
                             role=meta.get("role") or task.task_spec.lane, form=meta.get("form"), status="open",
-                            created_at=now, due_at=runtime.evaluate_due(wf, task, meta.get("due")),
-                            deadline=runtime.deadline_name(meta.get("due")))
+                            created_at=now, deadline=runtime.deadline_name(meta.get("due")), category=inst.category)
+            _set_due(row, runtime.evaluate_due(wf, task, meta.get("due")))
             s.add(row)
             still_open.append(row)
         still_open.sort(key=lambda r: (r.created_at, r.task_spec))
@@ -491,6 +496,13 @@ class VersionInfo:
     @property
     def specs(self):
         return self.spec, self.subprocess_specs
+
+
+def _set_due(row: HumanTask, due) -> None:
+    if row.due_at != due:
+        row.due_at = due
+    if row.due_sort != (due or NO_DUE):
+        row.due_sort = due or NO_DUE
 
 
 def _short(value):

@@ -17,7 +17,8 @@ import click
 from ..engine.clock import FixedClock, local_iso, parse_instant
 from ..engine.errors import ComplaintflowError, InvalidInput, ValidationFailed
 from ..engine.service import ComplaintService
-from .schemas import dump, dump_json
+from .cli_common import _t, emit
+from .schemas import dump
 
 
 class Ctx:
@@ -67,11 +68,6 @@ def read_data(text: str | None) -> dict:
     return value
 
 
-def emit(obj, as_json: bool, text_fn):
-    if as_json:
-        click.echo(dump_json(obj))
-    else:
-        text_fn(obj)
 
 
 class _Group(click.Group):
@@ -356,94 +352,25 @@ def serve(obj, host, port, tick_seconds, no_deploy):
     if not no_deploy and Path("processes").is_dir():
         for r in service.deploy(["processes"]):
             click.echo(f"{r.process_id}: version {r.version}{' (new)' if r.created else ''}")
+    from .users import UsersFileError
+    try:
+        app = create_app(service)
+    except UsersFileError as err:
+        raise InvalidInput(str(err))
+    users = app.extensions["complaintflow"].users
+    if users.demo:
+        click.echo(f"demo users from {users.source} (sign in with a role id, e.g. reception, password 'demo'); "
+                   "set COMPLAINTFLOW_USERS_FILE for real users")
     scheduler = start_scheduler(service, tick_seconds)
     click.echo(f"ticking every {tick_seconds}s; serving on http://{host}:{port}/")
     try:
-        create_app(service).run(host=host, port=port)
+        # waitress: a production WSGI server in pure Python (Flask's own server is for development)
+        from waitress import serve as wsgi_serve
+        wsgi_serve(app, host=host, port=port, threads=8, ident="complaintflow")
     finally:
         scheduler.shutdown(wait=False)
 
 
-@cli.group()
-def calendar():
-    """The business calendar: working days, holidays, due moments."""
-
-
-@calendar.command("deadline")
-@click.option("--from", "start", required=True, help="Start moment (ISO 8601; no offset = Asia/Shanghai).")
-@click.option("--workdays", type=int)
-@click.option("--days", type=int, help="Calendar days, rolled forward over holidays and rest days.")
-@click.option("--days-strict", type=int, help="Calendar days, not rolled forward.")
-@click.option("--hours", type=int)
-@click.option("--minutes", type=int)
-@click.option("--months", type=int)
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def calendar_deadline(obj, start, workdays, days, days_strict, hours, minutes, months, as_json):
-    """When a limit counted from --from ends."""
-    from ..engine.calendar import CalendarError
-    given = {"workdays": workdays, "days": days, "days_strict": days_strict, "hours": hours,
-             "minutes": minutes, "months": months}
-    chosen = {k: v for k, v in given.items() if v is not None}
-    if len(chosen) != 1:
-        raise click.UsageError("give exactly one of --workdays, --days, --days-strict, --hours, --minutes, --months")
-    (unit, amount), = chosen.items()
-    try:
-        begin = parse_instant(start)
-        due = obj.service_calendar().deadline(begin, unit, amount)
-    except (ValueError, CalendarError) as err:
-        raise click.BadParameter(str(err))
-    result = due.as_dict()
-
-    def text(r):
-        last = f" (end of {r['last_day']})" if r["last_day"] else ""
-        flag = "  PROVISIONAL: a year in this period has no published holiday arrangement" if r["provisional"] else ""
-        click.echo(f"{r['due']}{last}{flag}")
-    emit(result, as_json, text)
-
-
-@calendar.command("show")
-@click.argument("year", type=int)
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def calendar_show(obj, year, as_json):
-    """The year's holidays and make-up working days (调休)."""
-    listing = obj.service_calendar().year_listing(year)
-
-    def text(r):
-        click.echo(f"{r['year']}: {'official' if r['official'] else 'PROVISIONAL'} — {r['source']}")
-        click.echo("holidays (not working days):")
-        for h in r["holidays"]:
-            click.echo(f"  {h['date']}  {h['name']}")
-        click.echo("make-up working days (weekend days that are working days):")
-        for d in r["workdays"] or ["(none)"]:
-            click.echo(f"  {d}")
-    emit(listing, as_json, text)
-
-
-@calendar.command("recompute")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def calendar_recompute(obj, as_json):
-    """Recompute open provisional deadlines after loading a year's arrangement; re-arms timers."""
-    def progress(n, total):
-        if not as_json and total >= 20 and (n % 50 == 0 or n == total):
-            click.echo(f"  {n}/{total} cases", err=True)
-    result = obj.service.recompute_provisional(progress=progress)
-
-    def text(r):
-        click.echo(f"{r['cases_checked']} case(s) with provisional deadlines, {r['cases_changed']} changed")
-        for c in r["changes"]:
-            for name, ch in c["changes"].items():
-                flag = " (still provisional)" if ch["provisional"] else ""
-                click.echo(f"  {c['case_number'] or c['instance_id']} {name}: {_t(ch['from'])} -> {_t(ch['to'])}{flag}")
-    emit(result, as_json, text)
-
-
-# --- output helpers -------------------------------------------------------------
-
-def _t(value):
-    return local_iso(parse_instant(value)) if value else "-"
 
 
 def _print_tasks(rows, indent=""):
@@ -478,10 +405,13 @@ def _describe(e) -> str:
     return json.dumps(p, ensure_ascii=False)
 
 
-from .cli_design import draw_cmd, layout_cmd  # noqa: E402  (registered here, defined apart)
+from .cli_calendar import calendar  # noqa: E402  (registered here, defined apart)
+from .cli_design import draw_cmd, hash_password_cmd, layout_cmd  # noqa: E402
 
+cli.add_command(calendar)
 cli.add_command(layout_cmd)
 cli.add_command(draw_cmd)
+cli.add_command(hash_password_cmd)
 
 
 def main():

@@ -70,3 +70,13 @@ def draw_cmd(path, output):
     target = Path(output) if output else path.with_suffix(".svg")
     target.write_text(svg, encoding="utf-8")
     click.echo(f"{path}: drawn to {target}")
+
+
+@click.command("hash-password")
+@click.password_option("--password", prompt="Password", help="Read from a prompt (typed twice) when omitted.")
+def hash_password_cmd(password):
+    """Print the hash of a password for the users file (COMPLAINTFLOW_USERS_FILE)."""
+    from werkzeug.security import generate_password_hash
+    if len(password) < 8:
+        raise InvalidInput("a password must have at least 8 characters")
+    click.echo(generate_password_hash(password))

@@ -123,7 +123,7 @@ def inbox():
     titles = _category_titles([pid for pid, _ in procedures])
     return render_template("inbox.html", page=page, page_no=page_no, size=size, status=status,
                            statuses=INBOX_STATUSES, process_id=process_id, category=category,
-                           procedures=procedures, categories=svc().inbox_categories(roles),
+                           procedures=procedures, categories=sorted(titles, key=lambda c: titles[c]),
                            counts=svc().inbox_counts(roles), category_title=lambda c: titles.get(c, c))
 
 
