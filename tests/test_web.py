@@ -257,3 +257,22 @@ def test_scheduler_job_fires_due_timers(mini, clock):
 def test_scheduler_refuses_a_zero_interval(mini):
     with pytest.raises(ValueError, match="at least 1"):
         start_scheduler(mini, 0)
+
+
+def test_an_anonymous_reporter_is_never_shown_to_the_handling_unit(service):
+    from test_market_regulator import REPORT, dispatch, name_handler
+    service.deploy([PROCESSES / "market_regulator.bpmn"])
+    roles = load_roles(PROCESSES)
+    app = create_app(service, users=load_users(DEMO_USERS, set(roles)), roles=roles, secret_key="t", testing=True)
+    report = {k: v for k, v in REPORT.items() if k != "requester_name"}
+    case = service.start("market_regulator", dict(report, anonymous=True), "complaint_center")
+    dispatch(service, case)
+    name_handler(service, case)
+    assert "verify_report" in {t["task"] for t in service.list_tasks(instance_id=case.instance_id)}
+    centre = sign_in(app.test_client(), "complaint_center").get(f"/cases/{case.instance_id}").get_data(as_text=True)
+    handler = sign_in(app.test_client(), "handler")
+    page = handler.get(f"/cases/{case.instance_id}").get_data(as_text=True)
+    assert "13900000002" in centre                        # the desk that registered the report
+    assert "13900000002" not in page and "（保密）" in page  # the handler, though it may see complainants
+    history = handler.get(f"/api/cases/{case.instance_id}/history").get_json()
+    assert "13900000002" not in str(history)

@@ -43,11 +43,33 @@ def may_see_identity(viewer_roles: set[str], roles_config: dict, case_data: dict
     return any((roles_config.get(r) or {}).get("sees_identity") is True for r in viewer_roles)
 
 
-def redact(value: Any, fields: set[str], mask: str) -> Any:
-    """A copy of `value` with every key in `fields` (at any depth) masked."""
+def identity_values(data: dict, fields: set[str]) -> set[str]:
+    """The identity strings of a case (the values of its identity fields, at any depth)."""
+    found = set()
+
+    def walk(value, key=None):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif key in fields and isinstance(value, (str, int)) and len(str(value)) >= 2:
+            found.add(str(value))
+    walk(data)
+    return found
+
+
+def redact(value: Any, fields: set[str], mask: str, values: set[str] = frozenset()) -> Any:
+    """A copy of `value` with every key in `fields` (at any depth) masked, and every identity
+    string in `values` masked wherever else it appears (a notice's addressee, a message)."""
     if isinstance(value, dict):
-        return {k: (mask if k in fields and v not in (None, "", []) else redact(v, fields, mask))
+        return {k: (mask if k in fields and v not in (None, "", []) else redact(v, fields, mask, values))
                 for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(v, fields, mask) for v in value]
+        return [redact(v, fields, mask, values) for v in value]
+    if isinstance(value, str) and values:
+        for secret in sorted(values, key=len, reverse=True):
+            if secret in value:
+                value = value.replace(secret, mask)
     return value

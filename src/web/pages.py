@@ -14,7 +14,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 import json
 
 from ..engine import drawing
-from ..engine.confidentiality import identity_fields, may_see_identity, redact
+from ..engine.confidentiality import identity_fields, identity_values, may_see_identity, redact
 from ..engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..engine.inbox import INBOX_STATUSES
 from . import formgen
@@ -178,9 +178,12 @@ class CaseView:
                    f"no role of {g.user.login} ({', '.join(sorted(my_roles()))}) works on this case")
         self.hidden = identity_fields(self.detail["forms"])
         self.sees_identity = may_see_identity(my_roles(), g.ctx.roles, self.detail["data"], start_role)
+        self.secrets = set() if self.sees_identity else identity_values(self.detail["data"], self.hidden)
 
     def mask(self, value):
-        return value if self.sees_identity or not self.hidden else redact(value, self.hidden, t("confidential"))
+        if self.sees_identity or not self.hidden:
+            return value
+        return redact(value, self.hidden, t("confidential"), self.secrets)
 
     @property
     def data(self):
@@ -222,9 +225,7 @@ class CaseView:
                 out = p.get("outputs") if isinstance(p.get("outputs"), dict) else {}
                 what = f"{t('event_handler_called')}：{p.get('handler')}"
                 if "message" in out:
-                    to = out.get("to")
-                    detail = {"to": self.mask({"contact": to}).get("contact") if to and not str(to).startswith("role:") else to,
-                              "message": out.get("message")}
+                    detail = self.mask({"to": out.get("to"), "message": out.get("message")})
                 elif "error" in p:
                     detail = {"error": p["error"]}
             elif kind == "incident":
