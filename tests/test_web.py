@@ -276,3 +276,29 @@ def test_an_anonymous_reporter_is_never_shown_to_the_handling_unit(service):
     assert "13900000002" not in page and "（保密）" in page  # the handler, though it may see complainants
     history = handler.get(f"/api/cases/{case.instance_id}/history").get_json()
     assert "13900000002" not in str(history)
+
+
+@pytest.mark.parametrize("process_id, sample", [
+    ("hospital_patient", "INTAKE"), ("market_regulator", "COMPLAINT"), ("medical_insurance", "INTAKE"),
+    ("property_management", "INTAKE"), ("tourism", "INTAKE"), ("enterprise_customer", "INTAKE")])
+def test_every_shipped_procedure_can_be_registered_from_the_inbox_by_its_registering_role(service, process_id, sample):
+    import importlib
+
+    from werkzeug.datastructures import MultiDict
+
+    from complaintflow.web import formgen
+    service.deploy([PROCESSES / f"{process_id}.bpmn"])
+    roles = load_roles(PROCESSES)
+    app = create_app(service, users=load_users(DEMO_USERS, set(roles)), roles=roles, secret_key="t", testing=True)
+    info = service.process_info(process_id)
+    data = getattr(importlib.import_module(f"test_{process_id}"), sample)
+    values = formgen.to_form_values(info["forms"][info["meta"]["start_form"]], data)
+    form = MultiDict([(k, x) for k, v in values.items() for x in (v if isinstance(v, list) else [v])])
+    client = sign_in(app.test_client(), info["meta"]["start_role"])
+    form["csrf_token"] = token(client, f"/new/{process_id}")
+    response = client.post(f"/new/{process_id}", data=form)
+    assert response.status_code == 303, response.get_data(as_text=True)[-2000:]
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    (case,) = service.list_cases()
+    assert f'id="registered-number">{case["case_number"]}<' in page
+    assert 'class="ack"' in page                        # what the complainant was told
