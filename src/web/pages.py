@@ -282,32 +282,49 @@ def _task_for_me(task_id, action):
     return task
 
 
+class Submission:
+    """A form on a page: shown empty (with its defaults) or, after a POST, parsed and sent to
+    the service by `act(data)`; errors go back beside the fields with what was typed."""
+
+    def __init__(self, schema: dict | None):
+        self.schema = schema or {"type": "object", "properties": {}}
+        self.values, self.errors, self.status = formgen.to_form_values(self.schema, {}), {}, 200
+
+    def post(self, act):
+        """The action's result, or None when the form goes back with errors."""
+        data, self.errors = formgen.parse(self.schema, request.form)
+        self.values = request.form                      # re-shown as typed: nothing is lost
+        if not self.errors:
+            try:
+                return act(data)
+            except InvalidInput as err:
+                self.errors = err.field_errors or {"_form": [str(err)]}
+        self.status = 400
+        return None
+
+    def context(self) -> dict:
+        return {"fields": formgen.fields(self.schema, self.values), "values": self.values, "errors": self.errors}
+
+
 @pages.route("/tasks/<task_id>", methods=["GET", "POST"])
 def task_page(task_id):
     task = _task_for_me(task_id, "view_task" if request.method == "GET" else "complete_task")
     view = CaseView(task["instance_id"], "view_task")
-    schema = svc().task_form(task_id) or {"type": "object", "properties": {}}
-    values, errors, status = formgen.to_form_values(schema, {}), {}, 200
+    form = Submission(svc().task_form(task_id))
     if request.method == "POST":
-        data, errors = formgen.parse(schema, request.form)
-        values = request.form                       # re-shown as typed: nothing is lost
-        if not errors:
-            try:
-                result = svc().complete_task(task_id, g.user.login, data, roles=my_roles())
-            except InvalidInput as err:
-                errors = err.field_errors or {"_form": [str(err)]}
-            except NotAllowed as err:
-                refuse("complete_task", task_id, str(err))
-            except Conflict as err:
-                flash(t("conflict") + str(err), "error")
-                return redirect(url_for("pages.task_page", task_id=task_id), 303)
-            else:
-                flash(f"{t('task_done')} {result.case_number or ''}", "ok")
-                return redirect(url_for("pages.inbox"), 303)
-        status = 400
+        try:
+            result = form.post(lambda data: svc().complete_task(task_id, g.user.login, data, roles=my_roles()))
+        except NotAllowed as err:
+            refuse("complete_task", task_id, str(err))
+        except Conflict as err:
+            flash(t("conflict") + str(err), "error")
+            return redirect(url_for("pages.task_page", task_id=task_id), 303)
+        if result is not None:
+            flash(f"{t('task_done')} {result.case_number or ''}", "ok")
+            return redirect(url_for("pages.inbox"), 303)
     meta = view.meta["tasks"].get(task["task"], {})
     return render_template("task.html", task=task, view=view, case=view.summary, documentation=meta.get("documentation"),
-                           fields=formgen.fields(schema, values), values=values, errors=errors), status
+                           **form.context()), form.status
 
 
 # --- intake --------------------------------------------------------------------------------
@@ -331,18 +348,9 @@ def intake(process_id):
     info = svc().process_info(process_id)
     if info["meta"].get("start_role") not in my_roles():
         refuse("start", process_id, f"registering '{process_id}' needs role '{info['meta'].get('start_role')}'")
-    schema = info["forms"].get(info["meta"].get("start_form") or "") or {"type": "object", "properties": {}}
-    values, errors, status = formgen.to_form_values(schema, {}), {}, 200
+    form = Submission(info["forms"].get(info["meta"].get("start_form") or ""))
     if request.method == "POST":
-        data, errors = formgen.parse(schema, request.form)
-        values = request.form                       # re-shown as typed: nothing is lost
-        if not errors:
-            try:
-                result = svc().start(process_id, data, g.user.login)
-            except InvalidInput as err:
-                errors = err.field_errors or {"_form": [str(err)]}
-            else:
-                return redirect(url_for("pages.case_page", ref=result.instance_id, registered=1), 303)
-        status = 400
-    return render_template("intake.html", info=info, fields=formgen.fields(schema, values), values=values,
-                           errors=errors), status
+        result = form.post(lambda data: svc().start(process_id, data, g.user.login))
+        if result is not None:
+            return redirect(url_for("pages.case_page", ref=result.instance_id, registered=1), 303)
+    return render_template("intake.html", info=info, **form.context()), form.status
