@@ -8,6 +8,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .errors import InvalidInput
 from .models import CaseCounter, Instance
 
 log = logging.getLogger("complaintflow")
@@ -60,3 +61,23 @@ class InstanceSummary:
             setattr(self.instance, key, value)
 
 
+class CaseStarter:
+    """Lets a handler open new cases in the current action's transaction (case.split)."""
+
+    def __init__(self, service, session, parent: Instance):
+        self.service, self.session, self.parent = service, session, parent
+
+    def start_all(self, process_id: str, parts: list[dict], extra: dict) -> list[dict]:
+        """Start one case per part, all or none: a part the intake form refuses (or any other
+        failure) rolls every new case of this call back and raises."""
+        now = self.service.clock.now()
+        actor = f"system (split of {self.parent.case_number or self.parent.id})"
+        out = []
+        with self.session.begin_nested():
+            for n, part in enumerate(parts, start=1):
+                try:
+                    result = self.service._start_in(self.session, process_id, part, actor, now, extra=extra)
+                except InvalidInput as err:
+                    raise InvalidInput(f"part {n} of the split: {err}", getattr(err, "field_errors", None)) from err
+                out.append({"case_number": result.case_number, "instance_id": result.instance_id})
+        return out

@@ -15,7 +15,6 @@ Conventions (docs/process-design.md):
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import re
@@ -26,13 +25,13 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from ..handlers import HandlerRegistry
 from .dmn_checks import DmnFiles
+from .limit_checks import TimeLimitChecks
 from .problems import Problem
-from .expressions import (CheckedEnvironment, ExpressionRefused, check_expression,
+from .expressions import (ExpressionRefused, check_expression,
                           check_script, names_used)
 from .spec import ComplaintBpmnParser, Serializer
 
@@ -48,8 +47,6 @@ FLOW_NODE_TAGS = {
     "businessRuleTask", "callActivity", "subProcess", "transaction", "exclusiveGateway",
     "parallelGateway", "inclusiveGateway", "eventBasedGateway", "complexGateway",
 }
-_NOT_CONSTANT = object()
-ISO_LIKE = re.compile(r"^(R\d*/)?P(\d|T)|^\d{4}-\d{2}-\d{2}")
 
 
 @dataclass
@@ -108,7 +105,7 @@ def collect_files(paths) -> tuple[list[Path], list[Path], list[Problem]]:
     return bpmn, sorted(set(dmn)), problems
 
 
-class _FileChecker:
+class _FileChecker(TimeLimitChecks):
     """Checks one BPMN file and builds its packages."""
 
     def __init__(self, path: Path, dmn_files: list[Path], dmn: DmnFiles, handlers: HandlerRegistry):
@@ -235,15 +232,7 @@ class _FileChecker:
             elif tag == "businessRuleTask":
                 self.check_business_rule(node)
         self.check_reachability(proc)
-        for event, name in self.deadline_timers:
-            base = name[:-len(".remind")] if name.endswith(".remind") else name
-            if name.endswith(".remind") and base not in self.deadline_reminders:
-                self.problem(event, f"timer waits for the reminder of deadline '{base}', but no deadline.start "
-                                    f"for '{base}' sets remind_workdays")
-            elif base not in self.deadline_starts:
-                known = ", ".join(sorted(self.deadline_starts)) or "none"
-                self.problem(event, f"timer waits for deadline '{base}', which no deadline.start service task "
-                                    f"starts (started here: {known})")
+        self.check_deadline_timers()
         return meta
 
     def data_names(self, proc) -> set[str]:
@@ -385,68 +374,6 @@ class _FileChecker:
         if name and name.startswith("deadline."):
             self.check_deadline_task(node, name, params)
         return name
-
-    def check_deadline_task(self, node, handler, params):
-        """Limits must be readable from the BPMN: constant name, unit and amount."""
-        from .calendar import UNITS
-
-        def constant(key):
-            try:
-                return ast.literal_eval((params.get(key) or "").strip())
-            except (ValueError, SyntaxError):
-                return _NOT_CONSTANT
-        if handler in ("deadline.start", "deadline.stop", "deadline.extend"):
-            name = constant("name")
-            if not isinstance(name, str) or not name:
-                self.problem(node, f"{handler} needs a parameter 'name' that is a quoted text, e.g. \"accept\"")
-                return
-        if handler == "deadline.start":
-            unit, amount = constant("unit"), constant("amount")
-            if unit not in UNITS:
-                self.problem(node, f"deadline '{name}': unit {params.get('unit')} is not one of "
-                                   + ", ".join(f'"{u}"' for u in UNITS))
-            if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
-                self.problem(node, f"deadline '{name}': amount {params.get('amount')} must be a whole number (0 or more)")
-            if unit == "at" and not params.get("from"):
-                self.problem(node, f"deadline '{name}': unit \"at\" needs 'from', the moment it is due")
-            self.deadline_starts.add(name)
-            if params.get("remind_workdays"):
-                self.deadline_reminders.add(name)
-
-    def check_timer(self, node, tag, known_names):
-        event = node.getparent().getparent()
-        text = (node.text or "").strip()
-        try:
-            check_expression(text)
-        except ExpressionRefused as err:
-            self.problem(event, f"timer expression refused: {err}")
-            return
-        used = names_used(text)
-        if used:
-            iso_like = [n for n in used if ISO_LIKE.match(n)]
-            if iso_like:
-                self.problem(event, f"timer expression {text} is read as a variable name; "
-                                    f"an ISO 8601 value needs quotes: \"{text}\"")
-                return
-            self.check_code(event, text, names=known_names, what="timer expression")
-            from .runtime import deadline_name
-            bound = deadline_name(text)
-            if bound:
-                self.deadline_timers.append((event, bound))
-            return
-        try:
-            value = CheckedEnvironment().evaluate(text, {})
-            if tag == "timeDate":
-                TimerEventDefinition.get_datetime(value)
-            elif tag == "timeDuration":
-                TimerEventDefinition.parse_iso_duration(value)
-            else:
-                TimerEventDefinition.parse_iso_recurring_interval(value)
-        except Exception:
-            kind = {"timeDate": "date-time", "timeDuration": "duration",
-                    "timeCycle": "repeating interval"}[tag]
-            self.problem(event, f"timer expression {text} does not evaluate to an ISO 8601 {kind} "
-                                "(e.g. \"P5D\", \"PT2H\", \"2026-05-06T09:00:00+08:00\")")
 
     def check_business_rule(self, node):
         ref = None

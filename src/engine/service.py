@@ -30,7 +30,7 @@ from .errors import ComplaintflowError, Conflict, InvalidInput, NotAllowed, NotF
 from .eventlog import EventWriter
 from .expressions import ComplaintScriptEngine
 from .forms import validate_submission
-from .case_services import DbCaseNumbers, InstanceSummary, LogNotifier
+from .case_services import CaseStarter, DbCaseNumbers, InstanceSummary, LogNotifier
 from .models import NO_DUE, Deadline, HumanTask, Incident, Instance, InstanceState, ProcessVersion
 from .inbox import InboxMixin
 from .queries import CaseQueries
@@ -446,28 +446,6 @@ class ComplaintService(CaseQueries, InboxMixin):
         with self.sessions() as s:
             inst = self._find_case(s, instance_id)
             return replay_instance(self, s, inst, until=until)
-
-
-class CaseStarter:
-    """Lets a handler open new cases in the current action's transaction (case.split)."""
-
-    def __init__(self, service: "ComplaintService", session, parent: Instance):
-        self.service, self.session, self.parent = service, session, parent
-
-    def start_all(self, process_id: str, parts: list[dict], extra: dict) -> list[dict]:
-        """Start one case per part, all or none: a part the intake form refuses (or any other
-        failure) rolls every new case of this call back and raises."""
-        now = self.service.clock.now()
-        actor = f"system (split of {self.parent.case_number or self.parent.id})"
-        out = []
-        with self.session.begin_nested():
-            for n, part in enumerate(parts, start=1):
-                try:
-                    result = self.service._start_in(self.session, process_id, part, actor, now, extra=extra)
-                except InvalidInput as err:
-                    raise InvalidInput(f"part {n} of the split: {err}", getattr(err, "field_errors", None)) from err
-                out.append({"case_number": result.case_number, "instance_id": result.instance_id})
-        return out
 
 
 @dataclass
