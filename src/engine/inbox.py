@@ -156,10 +156,9 @@ class InboxMixin:
     def process_info(self, process_id: str) -> dict:
         """The newest deployed version of a process: its name, meta (roles, forms) and forms."""
         with self.sessions() as s:
-            pv = self._version(s, process_id)
-            name = s.execute(select(ProcessVersion.name).where(ProcessVersion.id == pv.id)).scalar_one()
-            return {"process_id": pv.process_id, "version": pv.version, "name": name, "meta": pv.meta,
-                    "forms": pv.forms}
+            pv = self._version(s, process_id)      # cached per version: no further query
+        return {"process_id": pv.process_id, "version": pv.version, "name": pv.meta.get("name") or pv.process_id,
+                "meta": pv.meta, "forms": pv.forms}
 
     # --- access log ----------------------------------------------------------------------------
     def log_access(self, user: str, action: str, target: str | None, allowed: bool, reason: str | None = None):

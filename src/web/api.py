@@ -35,7 +35,7 @@ def case(ref):
 def history(ref):
     from .pages import CaseView
     view = CaseView(ref, "view_case")
-    events = [dict(e, payload=view.mask(e["payload"])) for e in g.ctx.service.history(view.id)]
+    events = [dict(e, payload=view.mask(e["payload"])) for e in view.history]
     return jsonify(dump("event", events, many=True))
 
 

@@ -92,6 +92,12 @@ def _options(prop: dict) -> list[tuple[str, list[tuple[object, str]]]]:
     return []
 
 
+def choice_titles(prop: dict) -> dict:
+    """Value -> title of a property's choices (of its items' choices for a list)."""
+    items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+    return {value: title for source in (prop, items) for _, group in _options(source) for value, title in group}
+
+
 def _kind(prop: dict, required: bool, nested: bool = False) -> str:
     """The control for a property: one of KINDS, or "json" (a textarea holding JSON)."""
     t = prop.get("type")

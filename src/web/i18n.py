@@ -83,7 +83,6 @@ TEXT = {
     "status_incident": ("故障待处理", "incident"),
     "path_note": ("绿色为已走过的路径，红色为当前所在环节。", "Green: the path taken. Red: where the case is now."),
     "csrf": ("页面已过期，请刷新后重试；未保存任何内容。", "The page expired; reload and try again. Nothing was saved."),
-    "started_task": ("登记", "registered"),
     "event_started": ("登记投诉", "registered the complaint"),
     "event_task_completed": ("完成", "completed"),
     "event_timer_fired": ("时限到期", "time limit reached"),

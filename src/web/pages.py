@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
 import json
+from functools import cached_property
 
 from ..engine import drawing
 from ..engine.confidentiality import identity_fields, identity_values, may_see_identity, redact
@@ -133,8 +134,7 @@ def _category_titles(process_ids) -> dict:
     for pid in process_ids:
         info = svc().process_info(pid)
         form = info["forms"].get(info["meta"].get("start_form") or "") or {}
-        prop = (form.get("properties") or {}).get("category") or {}
-        out |= {c["const"]: c.get("title", c["const"]) for c in prop.get("oneOf") or [] if "const" in c}
+        out |= formgen.choice_titles((form.get("properties") or {}).get("category") or {})
     return out
 
 
@@ -180,6 +180,10 @@ class CaseView:
         self.sees_identity = may_see_identity(my_roles(), g.ctx.roles, self.detail["data"], start_role)
         self.secrets = set() if self.sees_identity else identity_values(self.detail["data"], self.hidden)
 
+    @cached_property
+    def history(self) -> list[dict]:
+        return svc().history(self.id)
+
     def mask(self, value):
         if self.sees_identity or not self.hidden:
             return value
@@ -207,7 +211,7 @@ class CaseView:
 
     def timeline(self) -> list[dict]:
         rows = []
-        for e in svc().history(self.id):
+        for e in self.history:
             p = e["payload"] or {}
             kind = e["kind"]
             if kind == "handler_called" and not str(p.get("handler", "")).startswith(("notify.", "deadline.", "case.")):
@@ -243,16 +247,14 @@ class CaseView:
             return ""
 
     def acknowledgement(self) -> list[str]:
-        return [e["payload"]["outputs"]["message"] for e in svc().history(self.id)
+        return [e["payload"]["outputs"]["message"] for e in self.history
                 if e["kind"] == "handler_called" and isinstance(e["payload"].get("outputs"), dict)
                 and e["payload"]["outputs"].get("kind") in ("acknowledgement", "receipt")]
 
 
 def display(value, prop: dict) -> str:
     """A case value as staff read it: choice titles, Beijing time, 是/否."""
-    titles = {c.get("const"): c.get("title") for c in prop.get("oneOf") or [] if isinstance(c, dict)}
-    items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
-    titles |= {c.get("const"): c.get("title") for c in items.get("oneOf") or [] if isinstance(c, dict)}
+    titles = formgen.choice_titles(prop)
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, list) and all(isinstance(v, (str, int)) for v in value):
