@@ -83,6 +83,9 @@ class Instance(Base):
     step_count: Mapped[int] = mapped_column(Integer, default=0)
     id_counter: Mapped[int] = mapped_column(Integer, default=0)   # deterministic task ids
     row_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    # system work (tick, recompute) leases a case before running its handlers (service.py)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None]
 
     __mapper_args__ = {"version_id_col": row_version}
 
@@ -141,6 +144,21 @@ class AccessLog(Base):
     target: Mapped[str | None] = mapped_column(String(100))
     allowed: Mapped[bool]
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class WebSession(Base):
+    """A signed-in browser session, kept on the server so that it can be ended there."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_user", "user", "ended_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)   # SHA-256 of the cookie's token
+    user: Mapped[str] = mapped_column(String(100))
+    credential: Mapped[str] = mapped_column(String(64))             # fingerprint of the password hash
+    address: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
 
 
 class Event(Base):
