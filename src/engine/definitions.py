@@ -221,14 +221,14 @@ class _FileChecker(TimeLimitChecks):
                 self.check_service_task(node, known_names)
             elif tag == "scriptTask":
                 script = node.find("bpmn:script", NS)
-                self.check_code(node, script.text if script is not None else "", script=True)
+                self.check_code(node, script.text if script is not None else "", script=True, what="script")
             elif tag == "conditionExpression":
                 owner = node.getparent()
                 self.check_code(owner, node.text, names=known_names, what="condition")
             elif tag in ("timeDate", "timeDuration", "timeCycle"):
                 self.check_timer(node, tag, known_names)
             elif tag in ("preScript", "postScript"):
-                self.check_code(node.getparent().getparent(), node.text, script=True)
+                self.check_code(node.getparent().getparent(), node.text, script=True, what=tag)
             elif tag == "businessRuleTask":
                 self.check_business_rule(node)
         self.check_reachability(proc)
@@ -273,7 +273,7 @@ class _FileChecker(TimeLimitChecks):
                 return
             check_expression(text)
         except ExpressionRefused as err:
-            self.problem(node, f"{what} refused: {err}")
+            self.problem(node, f"{_of(what, node)} refused: {err}")
             return
         if names is not None:
             unknown = sorted(n for n in names_used(text) if n not in names)
@@ -419,6 +419,12 @@ def _schema_fields(schema) -> list[str]:
         if isinstance(sub, dict):
             fields += _schema_fields(sub)
     return fields
+
+
+def _of(what: str, node) -> str:
+    """'condition', or "condition of 'Major?'" when the element has a name."""
+    label = (node.get("name") or "").strip() if node is not None else ""
+    return f"{what} of '{label}'" if label else what
 
 
 def _first_line(err) -> str:

@@ -14,14 +14,25 @@ again (cached) before every evaluation:
 Refused: any name or attribute beginning with an underscore (no dunder access), imports,
 attribute access other than a safe method call, lambdas, comprehensions, loops, function or
 class definitions, `**` (unbounded work), walrus, `global`, `del`, `with`, `try`, `yield`.
+
+Work is bounded too (expression_bounds.py): constants that already show a huge result
+(`"x" * 2000000000`, `"%2000000000d" % 1`) are refused with the rest, and what is evaluated
+runs as a rewritten tree whose `*`, `+`, `%`, formatting and method calls check the size of
+their result before building it; past the limits the evaluation fails with
+ExpressionTooLarge, which the engine records as an incident naming the expression.
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 from functools import lru_cache
 
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+
+from .expression_bounds import (ExpressionTooLarge, bounded_str, bounded_sum, bounded_tree,
+                                runtime_names, static_problem)
 
 SAFE_FUNCTIONS = {
     "abs": abs, "all": all, "any": any, "bool": bool, "dict": dict, "float": float,
@@ -100,6 +111,14 @@ def _check_tree(tree: ast.AST, allowed: tuple, text: str) -> None:
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and id(node) not in called:
             raise ExpressionRefused(f"'{text.strip()}' reads the attribute '.{node.attr}'; use data['key'] instead")
+    bounded = static_problem(tree)
+    if bounded is not None:
+        node, reason = bounded
+        lines = text.splitlines()
+        if isinstance(tree, ast.Module) and 0 < getattr(node, "lineno", 0) <= len(lines):
+            # a script: quote the line, not the whole script
+            raise ExpressionRefused(f"line {node.lineno}: '{lines[node.lineno - 1].strip()}' {reason}")
+        raise ExpressionRefused(f"'{text.strip()}' {reason}")
 
 
 @lru_cache(maxsize=4096)
@@ -136,19 +155,41 @@ def names_used(text: str) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(SAFE_FUNCTIONS)
 
 
+# What evaluated code sees as builtins: SAFE_FUNCTIONS, with `str` and `sum` sized first.
+RUNTIME_FUNCTIONS = dict(SAFE_FUNCTIONS, str=bounded_str, sum=bounded_sum)
+
+
+@lru_cache(maxsize=4096)
+def compiled_expression(text: str):
+    """The checked expression, rewritten so its work is bounded, compiled once."""
+    return compile(bounded_tree(check_expression(text)), "<string>", "eval")
+
+
+@lru_cache(maxsize=1024)
+def compiled_script(text: str):
+    return compile(bounded_tree(check_script(text)), "<string>", "exec")
+
+
 class CheckedEnvironment(TaskDataEnvironment):
-    """Evaluates only checked code, with builtins limited to SAFE_FUNCTIONS."""
+    """Evaluates only checked code, rewritten so that its work is bounded, with builtins
+    limited to SAFE_FUNCTIONS."""
 
     def __init__(self):
-        super().__init__({"__builtins__": dict(SAFE_FUNCTIONS)})
+        self.fixed = {"__builtins__": dict(RUNTIME_FUNCTIONS), **runtime_names(SAFE_METHODS)}
+        super().__init__(dict(self.fixed))
 
     def evaluate(self, expression, context, external_context=None):
-        check_expression(expression)
-        return super().evaluate(expression, context, external_context)
+        code = compiled_expression(expression)
+        my_globals = copy.copy(self.globals)
+        self._prepare_context(context)
+        my_globals.update(external_context or {})
+        my_globals.update(context)
+        my_globals.update(self.fixed)     # case data cannot replace builtins or the helpers
+        return eval(code, my_globals)
 
     def execute(self, script, context, external_context=None):
-        check_script(script)
-        return super().execute(script, context, external_context)
+        # the base class puts the globals over the case data, runs, and takes them out again
+        return super().execute(compiled_script(script), context, external_context)
 
 
 class ComplaintScriptEngine(PythonScriptEngine):
@@ -157,3 +198,14 @@ class ComplaintScriptEngine(PythonScriptEngine):
     def __init__(self, dispatcher=None):
         super().__init__(environment=CheckedEnvironment())
         self.dispatcher = dispatcher
+
+    def evaluate(self, task, expression, external_context=None):
+        try:
+            return super().evaluate(task, expression, external_context)
+        except WorkflowTaskException as err:
+            # SpiffWorkflow says only "Error evaluating expression '...'"; for a refusal or a
+            # bound the reason is the useful part of the incident
+            cause = err.__context__
+            if isinstance(cause, (ExpressionTooLarge, ExpressionRefused)):
+                err.add_note(str(cause))
+            raise

@@ -52,7 +52,9 @@ class TimeLimitChecks:
         try:
             check_expression(text)
         except ExpressionRefused as err:
-            self.problem(event, f"timer expression refused: {err}")
+            label = (event.get("name") or "").strip()
+            what = f"timer expression of '{label}'" if label else "timer expression"
+            self.problem(event, f"{what} refused: {err}")
             return
         used = names_used(text)
         if used:
