@@ -11,16 +11,26 @@ werkzeug.security (`complaintflow hash-password` prints one):
 
 COMPLAINTFLOW_USERS_FILE names the file; without it the demo users of
 data/users/demo.toml are used (every role has one; password "demo") and `serve` says so.
+
+A running inbox notices when the file changes (`UserDirectory.refresh`, one stat per
+request) and reads it again: a new password or a removed user ends that user's sessions
+(web/auth.py), changed roles apply to the next page. A file that no longer reads (half
+saved, a typo) is logged and the last good one stays in force.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
+import threading
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from werkzeug.security import check_password_hash
+
+log = logging.getLogger("complaintflow.web")
 
 DEMO_USERS = Path(__file__).resolve().parents[2] / "data" / "users" / "demo.toml"
 
@@ -40,10 +50,46 @@ class User:
     def check_password(self, password: str) -> bool:
         return bool(password) and check_password_hash(self.password_hash, password)
 
+    @property
+    def credential(self) -> str:
+        """A fingerprint of the stored password hash, kept with each session: when the
+        password changes, so does this, and sessions made with the old one end."""
+        return hashlib.sha256(self.password_hash.encode("utf-8")).hexdigest()
+
+
+def _stamp(path: Path):
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
 
 class UserDirectory:
-    def __init__(self, users: dict[str, User], source: Path, demo: bool):
+    def __init__(self, users: dict[str, User], source: Path, demo: bool, known_roles: set[str] | None = None):
         self.users, self.source, self.demo = users, source, demo
+        self.known_roles = known_roles
+        self._stamp = _stamp(source)
+        self._lock = threading.Lock()
+
+    def refresh(self) -> bool:
+        """Read the users file again if it changed since it was read; True when it was.
+        A file that does not read is logged and the users read before stay."""
+        stamp = _stamp(self.source)
+        if stamp == self._stamp or stamp is None:
+            return False
+        with self._lock:
+            if stamp == self._stamp:
+                return False
+            self._stamp = stamp
+            try:
+                fresh = load_users(self.source, self.known_roles)
+            except UsersFileError as err:
+                log.error("users file changed but was not taken: %s; the users read before stay in force", err)
+                return False
+            self.users = fresh.users
+            log.info("users file %s read again: %d users", self.source, len(self.users))
+            return True
 
     def get(self, login: str | None) -> User | None:
         return self.users.get(login or "")
@@ -87,4 +133,4 @@ def load_users(path: str | Path | None = None, known_roles: set[str] | None = No
         if lang not in ("zh", "en"):
             raise UsersFileError(f"{where}: 'lang' must be zh or en")
         users[login] = User(login, str(entry.get("name") or login), frozenset(roles), digest, lang)
-    return UserDirectory(users, source, demo=not explicit)
+    return UserDirectory(users, source, demo=not explicit, known_roles=known_roles)
