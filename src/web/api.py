@@ -6,6 +6,8 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, request
 
 from ..engine.errors import ComplaintflowError, NotAllowed, NotFound
+from ..engine.inbox import PAGE_MAX
+from .app import int_param
 from .schemas import dump
 
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -20,7 +22,7 @@ def signed_in():
 
 @api.get("/tasks")
 def tasks():
-    page = g.ctx.service.inbox(roles=set(g.user.roles), user=g.user.login, limit=request.args.get("limit", 50, type=int))
+    page = g.ctx.service.inbox(roles=set(g.user.roles), user=g.user.login, limit=int_param(request.args, "limit", 50, 1, PAGE_MAX))
     return jsonify(dump("task", page.tasks, many=True))
 
 

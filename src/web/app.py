@@ -3,24 +3,102 @@
 Configuration comes from the environment with safe defaults (docs/operations.md):
 COMPLAINTFLOW_SECRET_KEY (else a key kept in var/secret_key), COMPLAINTFLOW_USERS_FILE
 (else the demo users), COMPLAINTFLOW_PROCESSES (the directory whose roles.json names the
-roles; default processes/).
+roles; default processes/), and the web's defences against hostile input (`WebSettings`):
+request size, HTTPS-only cookies, sign-in lockout, proxies in front.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Flask, g, redirect, request, session, url_for
+from flask import Flask, g, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..engine.clock import SHANGHAI, parse_instant
+from ..engine.errors import InvalidInput
 from ..engine.service import ComplaintService
 from .i18n import translate
 from .users import UserDirectory, load_users
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The web's limits, from COMPLAINTFLOW_* environment variables (docs/operations.md,
+    "The web inbox under hostile input"). A value that is not understood stops the start
+    with the setting's name, rather than silently falling back to a default."""
+
+    max_request_bytes: int = 2 * MiB          # COMPLAINTFLOW_MAX_REQUEST_BYTES
+    secure_cookies: bool = False              # COMPLAINTFLOW_SECURE_COOKIES
+    login_max_failures: int = 5               # COMPLAINTFLOW_LOGIN_MAX_FAILURES (per user)
+    login_lockout_minutes: int = 15           # COMPLAINTFLOW_LOGIN_LOCKOUT_MINUTES
+    login_max_failures_per_address: int = 30  # COMPLAINTFLOW_LOGIN_MAX_FAILURES_PER_ADDRESS
+    ratelimit_storage_uri: str = "memory://"  # COMPLAINTFLOW_RATELIMIT_STORAGE_URI
+    trusted_proxies: int = 0                  # COMPLAINTFLOW_TRUSTED_PROXIES
+
+    @classmethod
+    def from_env(cls, env=None) -> "WebSettings":
+        env = os.environ if env is None else env
+        return cls(
+            max_request_bytes=_env_int(env, "COMPLAINTFLOW_MAX_REQUEST_BYTES", cls.max_request_bytes, 1024, 1024 * MiB),
+            secure_cookies=_env_bool(env, "COMPLAINTFLOW_SECURE_COOKIES", cls.secure_cookies),
+            login_max_failures=_env_int(env, "COMPLAINTFLOW_LOGIN_MAX_FAILURES", cls.login_max_failures, 1, 1000),
+            login_lockout_minutes=_env_int(env, "COMPLAINTFLOW_LOGIN_LOCKOUT_MINUTES", cls.login_lockout_minutes,
+                                           1, 24 * 60),
+            login_max_failures_per_address=_env_int(env, "COMPLAINTFLOW_LOGIN_MAX_FAILURES_PER_ADDRESS",
+                                                    cls.login_max_failures_per_address, 1, 100_000),
+            ratelimit_storage_uri=env.get("COMPLAINTFLOW_RATELIMIT_STORAGE_URI") or cls.ratelimit_storage_uri,
+            trusted_proxies=_env_int(env, "COMPLAINTFLOW_TRUSTED_PROXIES", cls.trusted_proxies, 0, 10),
+        )
+
+
+def _env_int(env, name: str, default: int, lo: int, hi: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not re.fullmatch(r"[0-9]{1,12}", raw) or not lo <= int(raw) <= hi:
+        raise InvalidInput(f"{name} must be a whole number from {lo} to {hi}, not '{raw}'")
+    return int(raw)
+
+
+def _env_bool(env, name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise InvalidInput(f"{name} must be on or off (1/0, true/false, yes/no), not '{raw}'")
+
+
+class BadParameter(BadRequest):
+    """A query or form parameter that is not what the page expects: HTTP 400 with a message
+    staff can read (the page's language) or, on /api, JSON."""
+
+    def __init__(self, name: str, key: str, **values):
+        super().__init__(f"parameter '{name}': {translate(key, 'en', **values)}")
+        self.parameter, self.key, self.values = name, key, values
+
+
+def int_param(source, name: str, default: int, lo: int, hi: int, key: str = "bad_number") -> int:
+    """A whole-number parameter from request.args or request.form, bounded to lo..hi; absent or
+    empty gives `default`; anything else (a sign, a decimal point, full-width digits, more
+    digits than the bound has) is a BadParameter."""
+    raw = source.get(name)
+    if raw is None or raw == "":
+        return default
+    if not re.fullmatch(r"[0-9]{1,%d}" % len(str(hi)), raw) or not lo <= int(raw) <= hi:
+        raise BadParameter(name, key, lo=lo, hi=hi)
+    return int(raw)
 
 
 @dataclass
@@ -28,6 +106,8 @@ class WebContext:
     service: ComplaintService
     users: UserDirectory
     roles: dict            # roles.json: id -> {"zh", "en", "description", "sees_identity"}
+    settings: WebSettings
+    web_sessions: "WebSessions"
 
     def role_name(self, role: str | None, lang: str) -> str:
         entry = self.roles.get(role or "") or {}
@@ -55,24 +135,45 @@ def load_roles(processes_dir: str | Path | None = None) -> dict:
 
 
 def create_app(service: ComplaintService | None = None, *, users: UserDirectory | None = None,
-               roles: dict | None = None, secret_key: str | None = None, testing: bool = False) -> Flask:
+               roles: dict | None = None, secret_key: str | None = None, testing: bool = False,
+               settings: WebSettings | None = None) -> Flask:
+    from .auth import WebSessions, install_sign_in_limits
+    settings = settings or WebSettings.from_env()
     app = Flask(__name__)
+    if settings.trusted_proxies:
+        # the client's address and scheme as the proxies in front saw them (sign-in limits
+        # per address, the address kept with a session); only as many hops as are trusted
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     roles = roles if roles is not None else load_roles()
     app.config.update(
         SECRET_KEY=secret_key or _secret_key(),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        # a larger body is refused (413) from its Content-Length, before it is read
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        MAX_FORM_MEMORY_SIZE=settings.max_request_bytes,   # one long text field: the same bound
         WTF_CSRF_TIME_LIMIT=None,          # a form left open over lunch still submits
         TESTING=testing,
     )
     CSRFProtect(app)
-    ctx = WebContext(service or ComplaintService(), users or load_users(known_roles=set(roles) or None), roles)
+    service = service or ComplaintService()
+    users = users or load_users(known_roles=set(roles) or None)
+    ctx = WebContext(service, users, roles, settings, WebSessions(service, users))
     app.extensions["complaintflow"] = ctx
 
     @app.before_request
     def load_user():
+        if (request.content_length or 0) > settings.max_request_bytes:
+            raise RequestEntityTooLarge()            # also where no view would read the body
         g.ctx = ctx
-        g.user = ctx.users.get(session.get("user"))
+        g.user = None
+        if request.endpoint not in ("static", "health"):
+            ctx.users.refresh()                       # a changed users file applies at once
+            g.user = ctx.web_sessions.resolve(session.get("sid"))
+            if g.user is None and "sid" in session:
+                session.pop("sid")                    # ended, or never valid: drop it from the cookie
         g.lang = session.get("lang") or (g.user.lang if g.user else "zh")
 
     @app.context_processor
@@ -87,6 +188,23 @@ def create_app(service: ComplaintService | None = None, *, users: UserDirectory 
         flash(translate("csrf", g.get("lang", "zh")), "error")
         return redirect(request.referrer or url_for("pages.inbox")), 303
 
+    @app.errorhandler(BadParameter)
+    def bad_parameter(err):
+        if _wants_json():
+            return jsonify(error=err.description), 400
+        lang = g.get("lang", "zh")
+        return render_template("error.html", message=translate("bad_request", lang),
+                               detail=translate(err.key, lang, name=err.parameter, **err.values)), 400
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(err):
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        if _wants_json():
+            return jsonify(error=f"the request is larger than {limit} bytes"), 413
+        lang = g.get("lang", "zh")
+        return render_template("error.html", message=translate("too_large", lang),
+                               detail=translate("too_large_detail", lang, size=_size(limit))), 413
+
     @app.get("/healthz")
     def health():
         return {"status": "ok"}
@@ -95,7 +213,16 @@ def create_app(service: ComplaintService | None = None, *, users: UserDirectory 
     from .pages import pages
     app.register_blueprint(pages)
     app.register_blueprint(api)
+    install_sign_in_limits(app, ctx, settings)
     return app
+
+
+def _wants_json() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def _size(limit: int) -> str:
+    return f"{limit / MiB:g} MB" if limit >= MiB else f"{limit / 1024:g} KB"
 
 
 def local_time(value, with_seconds=False) -> str:

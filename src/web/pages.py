@@ -7,23 +7,29 @@ and acts only on tasks of roles they hold; other attempts are refused and logged
 
 from __future__ import annotations
 
+import json
+import math
+import re
+from functools import cached_property
 from urllib.parse import urlparse
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
-
-import json
-from functools import cached_property
+from werkzeug.datastructures import MultiDict
 
 from ..engine import drawing
 from ..engine.confidentiality import identity_fields, identity_values, may_see_identity, redact
 from ..engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..engine.inbox import INBOX_STATUSES
 from . import formgen
-from .app import local_time
+from .app import int_param, local_time
 from .i18n import LANGS, translate
 
 pages = Blueprint("pages", __name__)
 OPEN_ENDPOINTS = {"pages.login", "pages.language", "static"}
+INBOX_PAGE_SIZE = 50
+INBOX_MAX_PAGE = 10_000         # 500,000 tasks deep; the page number is bounded before it reaches SQL
+MAX_ROW_INDEX = 999             # table rows NAME.INDEX in a form (werkzeug reads at most 1,000 fields)
+SAFE_NUMBER = 2 ** 53 - 1       # a number in a form beyond this loses digits in JSON readers: refused
 
 
 def svc():
@@ -71,6 +77,8 @@ def not_found(err):
 
 @pages.route("/login", methods=["GET", "POST"])
 def login():
+    # wrapped at start-up in the sign-in limits (auth.install_sign_in_limits): a wrong password
+    # answers 401, which is what those limits count
     error = None
     if request.method == "POST":
         user = g.ctx.users.authenticate(request.form.get("login", ""), request.form.get("password", ""))
@@ -78,21 +86,28 @@ def login():
             error = t("bad_login")
             svc().log_access(request.form.get("login", "")[:100], "sign_in", None, False, "wrong user name or password")
         else:
+            g.ctx.web_sessions.end(session.get("sid"))        # one browser, one session
             session.clear()
-            session["user"] = user.login
+            session["sid"] = g.ctx.web_sessions.begin(user, request.remote_addr)
             session["lang"] = user.lang
             target = request.args.get("next") or ""
             return redirect(target if _local_path(target) else url_for("pages.inbox"))
     return render_template("login.html", error=error), 401 if error else 200
 
 
+_SAFE_PATH = re.compile(r"/(?![/\\])[^\\\x00-\x20\x7f]*")
+
+
 def _local_path(target: str) -> bool:
+    """A path on this site: one slash, then no second slash or backslash (browsers read
+    `//host` and `/\\host` as another site), no spaces or control characters."""
     parsed = urlparse(target)
-    return bool(target) and not parsed.scheme and not parsed.netloc and target.startswith("/")
+    return bool(_SAFE_PATH.fullmatch(target or "")) and not parsed.scheme and not parsed.netloc
 
 
 @pages.post("/logout")
 def logout():
+    g.ctx.web_sessions.end(session.get("sid"))
     session.clear()
     return redirect(url_for("pages.login"))
 
@@ -116,8 +131,8 @@ def inbox():
         status = "all"
     process_id = request.args.get("process") or None
     category = request.args.get("category") or None
-    page_no = max(1, request.args.get("page", 1, type=int) or 1)
-    size = 50
+    page_no = int_param(request.args, "page", 1, 1, INBOX_MAX_PAGE, "bad_page")
+    size = INBOX_PAGE_SIZE
     page = svc().inbox(roles=roles, user=g.user.login, process_id=process_id, category=category,
                        status=status, limit=size, offset=(page_no - 1) * size)
     procedures = sorted({p["process_id"]: p["name"] for p in svc().processes()}.items())
@@ -294,8 +309,14 @@ class Submission:
 
     def post(self, act):
         """The action's result, or None when the form goes back with errors."""
-        data, self.errors = formgen.parse(self.schema, request.form)
-        self.values = request.form                      # re-shown as typed: nothing is lost
+        form, bad_rows = _bounded_rows(request.form)
+        data, self.errors = formgen.parse(self.schema, form)
+        self.values = form                              # re-shown as typed: nothing is lost
+        for name, value in data.items():
+            if _too_large(value):
+                self.errors.setdefault(name, []).append(t("number_too_large"))
+        if bad_rows:
+            self.errors.setdefault("_form", []).append(t("bad_row", max=MAX_ROW_INDEX + 1))
         if not self.errors:
             try:
                 return act(data)
@@ -306,6 +327,31 @@ class Submission:
 
     def context(self) -> dict:
         return {"fields": formgen.fields(self.schema, self.values), "values": self.values, "errors": self.errors}
+
+
+def _bounded_rows(form) -> tuple[MultiDict, bool]:
+    """The form without table rows numbered beyond MAX_ROW_INDEX (NAME.INDEX or NAME.INDEX.COLUMN,
+    the names formgen gives table inputs), and whether there were any."""
+    def fits(key):
+        return all(not part.isdecimal() or (part.isascii() and len(part) <= 3 and int(part) <= MAX_ROW_INDEX)
+                   for part in key.split(".")[1:])
+    pairs = list(form.items(multi=True))
+    kept = [(k, v) for k, v in pairs if fits(k)]
+    return MultiDict(kept), len(kept) != len(pairs)
+
+
+def _too_large(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) > SAFE_NUMBER
+    if isinstance(value, float):
+        return not math.isfinite(value) or abs(value) > SAFE_NUMBER
+    if isinstance(value, dict):
+        return any(_too_large(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_too_large(v) for v in value)
+    return False
 
 
 @pages.route("/tasks/<task_id>", methods=["GET", "POST"])
