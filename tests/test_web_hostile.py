@@ -349,6 +349,49 @@ def test_behind_a_trusted_proxy_the_client_address_comes_from_x_forwarded_for(ma
         assert s.query(WebSession).one().address == "203.0.113.6"
 
 
+# --- 5. no case-number enumeration ------------------------------------------------------------
+
+def test_a_case_one_may_not_see_looks_exactly_like_a_missing_one_and_the_look_is_logged(app, svc):
+    register(sign_in(app.test_client(), "reception"))
+    case = only_case(svc)
+    department = sign_in(app.test_client(), "department")             # no task of theirs yet
+    hidden = department.get(f"/cases/{case['case_number']}")
+    missing = department.get("/cases/KH-2026-000002")
+    assert hidden.status_code == missing.status_code == 404
+    assert page_text(hidden) == page_text(missing)
+    api_hidden = department.get(f"/api/cases/{case['case_number']}")
+    api_missing = department.get("/api/cases/KH-2026-000002")
+    assert api_hidden.status_code == api_missing.status_code == 404
+    assert api_hidden.get_data() == api_missing.get_data()
+    history_hidden = department.get(f"/api/cases/{case['instance_id']}/history")
+    history_missing = department.get("/api/cases/KH-2026-000002/history")
+    assert history_hidden.status_code == history_missing.status_code == 404
+    assert history_hidden.get_data() == history_missing.get_data()
+    logged = [(r["action"], r["target"], r["reason"]) for r in svc.access_log(refused_only=True)]
+    assert ("view_case", case["case_number"], ) == logged[-1][:2]
+    assert "no role of department" in logged[-1][2]
+    assert len(logged) == 6                                         # the misses are recorded too
+
+
+def test_a_task_of_another_role_looks_exactly_like_a_missing_one(app, svc):
+    register(sign_in(app.test_client(), "reception"))
+    case = only_case(svc)
+    task = accept(svc, case["instance_id"])
+    manager = sign_in(app.test_client(), "manager")
+    csrf = token(manager, "/")
+    missing_id = "00000000-0000-0000-0000-000000000000"
+    for method, suffix in [("get", ""), ("post", ""), ("post", "/claim"), ("post", "/release")]:
+        send = getattr(manager, method)
+        kw = {"data": {"csrf_token": csrf}} if method == "post" else {}
+        hidden = send(f"/tasks/{task['task_id']}{suffix}", **kw)
+        missing = send(f"/tasks/{missing_id}{suffix}", **kw)
+        assert hidden.status_code == missing.status_code == 404, (method, suffix)
+        assert page_text(hidden) == page_text(missing), (method, suffix)
+    actions = [(r["action"], r["target"]) for r in svc.access_log(refused_only=True) if r["target"] == task["task_id"]]
+    assert sorted(a for a, _ in actions) == ["claim_task", "claim_task", "complete_task", "view_task"]
+    assert svc.inbox(roles={"department"}, status="unclaimed").total == 1      # the claims changed nothing
+
+
 # --- 6. cookies over HTTPS ---------------------------------------------------------------------
 
 def test_session_cookies_are_secure_when_the_setting_says_https(make_app):

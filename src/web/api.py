@@ -1,5 +1,6 @@
 """Read-only JSON for a signed-in user (the same session as the inbox): my tasks, a case,
-its history. The same role and confidentiality rules as the pages apply."""
+its history. The same role and confidentiality rules as the pages apply; a case the user may
+not see is answered as a missing one (404, the same body)."""
 
 from __future__ import annotations
 

@@ -71,6 +71,8 @@ TEXT = {
     "not_allowed": ("您没有办理此事项的角色，已记录本次访问。", "You do not hold the role for this; the attempt was logged."),
     "not_found": ("找不到该页面或任务。", "No such page or task."),
     "conflict": ("未作任何更改：", "Nothing was changed: "),
+    "unseen_case": ("找不到该案件，或您的角色不办理此案件。", "No such case among those your roles work on."),
+    "unseen_task": ("找不到该任务，或该任务不属于您的角色。", "No such task among those of your roles."),
     "bad_request": ("请求有误，未作任何更改。", "Bad request; nothing was changed."),
     "bad_number": ("参数 {name} 应为 {lo} 到 {hi} 之间的整数。", "must be a whole number in {lo}..{hi}"),
     "bad_page": ("页码应为 {lo} 到 {hi} 之间的整数。", "the page number must be a whole number in {lo}..{hi}"),

@@ -2,7 +2,9 @@
 
 Every page goes through the service layer; nothing here changes a case except by
 `service.start` and `service.complete_task`, which apply the engine's rules. A user sees
-and acts only on tasks of roles they hold; other attempts are refused and logged.
+and acts only on tasks of roles they hold; other attempts are refused and logged. A case or
+task the user may not see is answered exactly as one that does not exist (404, the same
+page), so that sequential case numbers cannot be probed; both are logged.
 """
 
 from __future__ import annotations
@@ -59,6 +61,20 @@ def refuse(action: str, target: str, reason: str):
     raise NotAllowed(reason)
 
 
+class Unseen(NotFound):
+    """A case or task that does not exist or that the user may not see: one answer for both."""
+
+    def __init__(self, kind: str):
+        super().__init__(f"there is no {kind} by that reference among those your roles work on")
+        self.kind = kind
+
+
+def hide(kind: str, action: str, target: str, reason: str):
+    """Log a refused or missing look-up and answer it as missing (404)."""
+    svc().log_access(g.user.login, action, str(target)[:100], False, reason)
+    raise Unseen(kind)
+
+
 @pages.app_errorhandler(NotAllowed)
 def not_allowed(err):
     if request.blueprint == "api":
@@ -70,6 +86,8 @@ def not_allowed(err):
 def not_found(err):
     if request.blueprint == "api":
         return {"error": str(err)}, 404
+    if isinstance(err, Unseen):
+        return render_template("error.html", message=t(f"unseen_{err.kind}")), 404
     return render_template("error.html", message=t("not_found"), detail=str(err)), 404
 
 
@@ -167,9 +185,9 @@ def _claim_or_release(task_id, action, done_key):
     try:
         action(task_id, g.user.login, roles=my_roles())
         flash(t(done_key), "ok")
-    except NotAllowed as err:
-        refuse("claim_task", task_id, str(err))
-    except (Conflict, NotFound) as err:
+    except (NotAllowed, NotFound) as err:
+        hide("task", "claim_task", task_id, str(err))
+    except Conflict as err:
         flash(t("conflict") + str(err), "error")
     back = request.form.get("back") or ""
     return redirect(back if _local_path(back) else url_for("pages.inbox"), 303)
@@ -182,15 +200,18 @@ class CaseView:
     the user's roles may not see it."""
 
     def __init__(self, ref: str, action: str):
-        self.summary = svc().show(ref)
+        try:
+            self.summary = svc().show(ref)
+        except NotFound as err:
+            hide("case", action, ref, str(err))
         self.id = self.summary["instance_id"]
         self.detail = svc().case_detail(self.id)
         self.meta = self.detail["meta"]
         start_role = self.meta.get("start_role")
         _, task_roles = svc().case_roles(self.id)
         if not (my_roles() & (task_roles | {start_role})):
-            refuse(action, self.summary.get("case_number") or self.id,
-                   f"no role of {g.user.login} ({', '.join(sorted(my_roles()))}) works on this case")
+            hide("case", action, self.summary.get("case_number") or self.id,
+                 f"no role of {g.user.login} ({', '.join(sorted(my_roles()))}) works on this case")
         self.hidden = identity_fields(self.detail["forms"])
         self.sees_identity = may_see_identity(my_roles(), g.ctx.roles, self.detail["data"], start_role)
         self.secrets = set() if self.sees_identity else identity_values(self.detail["data"], self.hidden)
@@ -293,9 +314,13 @@ def case_page(ref):
 # --- tasks ---------------------------------------------------------------------------------
 
 def _task_for_me(task_id, action):
-    task = svc().get_task(task_id)
+    try:
+        task = svc().get_task(task_id)
+    except NotFound as err:
+        hide("task", action, task_id, str(err))
     if task["role"] not in my_roles():
-        refuse(action, task_id, f"task '{task['name']}' is for role '{task['role']}', which {g.user.login} does not hold")
+        hide("task", action, task_id,
+             f"task '{task['name']}' is for role '{task['role']}', which {g.user.login} does not hold")
     return task
 
 
@@ -363,7 +388,7 @@ def task_page(task_id):
         try:
             result = form.post(lambda data: svc().complete_task(task_id, g.user.login, data, roles=my_roles()))
         except NotAllowed as err:
-            refuse("complete_task", task_id, str(err))
+            hide("task", "complete_task", task_id, str(err))
         except Conflict as err:
             flash(t("conflict") + str(err), "error")
             return redirect(url_for("pages.task_page", task_id=task_id), 303)
