@@ -97,10 +97,15 @@ def db_url(tmp_path, backend, request):
     return f"sqlite:///{tmp_path / 'test.sqlite3'}"
 
 
+# The event log's chain key in tests: fixed, so that no test writes a key file into var/.
+TEST_CHAIN_KEY = bytes.fromhex("7465737420636861696e206b6579" + "00" * 18)
+
+
 @pytest.fixture
 def make_service(db_url, clock, registry, notifier):
-    def make(url=None):
-        return ComplaintService(url or db_url, clock=clock, handlers=registry, notifier=notifier)
+    def make(url=None, chain_key=TEST_CHAIN_KEY):
+        return ComplaintService(url or db_url, clock=clock, handlers=registry, notifier=notifier,
+                                chain_key=chain_key)
     return make
 
 

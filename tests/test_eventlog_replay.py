@@ -97,8 +97,9 @@ def test_missing_last_event_is_found(mini, clock, switch):
 
 
 def test_rehashed_forgery_is_still_caught_by_the_state_check(mini, clock, switch):
-    """Someone rewrites a submission and recomputes the whole hash chain: the recorded
-    state hashes no longer match what the forged log produces."""
+    """Someone without the chain key rewrites a submission and recomputes the whole chain as
+    an unkeyed one, passing it off as written before keyed chaining: the recorded state
+    hashes no longer match what the forged log produces. (tests/test_tamper.py has the rest.)"""
     from complaintflow.engine.eventlog import GENESIS, event_digest
     iid = run_full_case(mini, clock, switch)
     with mini.sessions() as s:
@@ -106,6 +107,7 @@ def test_rehashed_forgery_is_still_caught_by_the_state_check(mini, clock, switch
         events[8].payload = dict(events[8].payload, data={"note": "forged"})
         prev = GENESIS
         for ev in events:
+            ev.key_id = None
             ev.prev_hash = prev
             ev.hash = event_digest(prev, ev.seq, ev.step, ev.kind, ev.at, ev.actor, ev.task_id, ev.payload,
                                    ev.state_after)

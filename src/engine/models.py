@@ -179,6 +179,9 @@ class Event(Base):
     state_after: Mapped[str | None] = mapped_column(String(64))  # on the step's first event
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # the chain key's fingerprint (eventlog.key_id): `hash` is an HMAC-SHA256 with that key;
+    # NULL on events written before schema 0004, whose `hash` is an unkeyed SHA-256
+    key_id: Mapped[str | None] = mapped_column(String(16))
 
 
 class Incident(Base):

@@ -1,9 +1,11 @@
 """Rebuild a case from its event log alone, against its stored process version.
 
-Handlers are not called: their recorded outputs (or recorded failures) are fed back in
-order. After every step the rebuilt engine state is hashed and compared with the hash the
-live run recorded on that step's first event; at the end it is compared with the stored
-state, and the first differing path is reported.
+First the chain is checked (eventlog.check_chain, with the service's chain key). Handlers
+are not called: their recorded outputs (or recorded failures) are fed back in order. After
+every step the rebuilt engine state is hashed and compared with the hash the live run
+recorded on that step's first event; at the end it is compared with the stored state, and
+the first differing path is reported. Then the query side (task rows, deadlines, the case's
+summary columns) is compared with what the log says (querycheck.py).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import runtime
 from .clock import IdSequence, engine_context, iso
-from .eventlog import DRIVERS, verify_chain
+from .eventlog import DRIVERS, check_chain
 from .expressions import ComplaintScriptEngine
 from .models import Event, InstanceState
+from .querycheck import Expectations, compare
 
 
 @dataclass
@@ -32,10 +35,16 @@ class ReplayReport:
     consistent: bool | None = None
     first_difference: dict | None = None
     state: dict = field(default_factory=dict)
+    chain: dict = field(default_factory=dict)          # eventlog.ChainCheck.as_dict()
+    chain_summary: str = ""                             # ChainCheck.describe()
+    differences: list[dict] = field(default_factory=list)   # every query-side difference
+    notes: list[str] = field(default_factory=list)          # what could not be checked, and why
 
     def as_dict(self):
         return {"instance_id": self.instance_id, "events": self.events, "replayed_until": self.replayed_until,
-                "consistent": self.consistent, "first_difference": self.first_difference, "state": self.state}
+                "consistent": self.consistent, "first_difference": self.first_difference, "state": self.state,
+                "chain": self.chain, "chain_summary": self.chain_summary, "differences": self.differences,
+                "notes": self.notes}
 
 
 def first_difference(a, b, path="$"):
@@ -94,14 +103,18 @@ def replay_instance(service, session, inst, *, until: int | None = None) -> Repl
     events = list(session.execute(select(Event).where(Event.instance_id == inst.id).order_by(Event.seq)).scalars())
     report = ReplayReport(inst.id, len(events), 0)
 
-    broken = verify_chain(events)
-    if broken is not None:
+    chain = check_chain(events, getattr(service, "chain_key", None))
+    report.chain, report.chain_summary = chain.as_dict(), chain.describe()
+    if chain.broken is not None:
         report.consistent = False
-        report.first_difference = {"event": broken[0], "reason": broken[1]}
+        report.first_difference = {"event": chain.broken[0], "reason": chain.broken[1]}
+        if chain.wrong_key:
+            report.first_difference["key"] = "not verifiable with this key"
         if until is None:
             return report
 
     pv = service.version_info(session, inst.version_id)
+    expected = Expectations(pv, getattr(service, "handlers", None))
     spec, subs = pv.specs
     ids = IdSequence(inst.id)
     wf = None
@@ -155,6 +168,8 @@ def replay_instance(service, session, inst, *, until: int | None = None) -> Repl
         if driver.state_after and digest != driver.state_after:
             return _fail(report, driver.seq, f"after event {driver.seq} ({driver.kind}) the rebuilt state differs "
                                              "from the state recorded by the live run")
+        if until is None:
+            expected.after_step(wf, group)
     if wf is not None:
         report.state = _summarise(wf, pv)
     if until is not None:
@@ -175,6 +190,12 @@ def replay_instance(service, session, inst, *, until: int | None = None) -> Repl
         report.consistent = False
         report.first_difference = {"event": len(events) + 1,
                                    "reason": f"the case records {inst.last_event_seq} events but the log holds {len(events)}"}
+        return report
+    differences, report.notes = compare(session, inst, events, expected)
+    if differences:
+        report.consistent = False
+        report.differences = [d.as_dict() for d in differences]
+        report.first_difference = report.differences[0]
         return report
     report.consistent = True
     return report

@@ -27,7 +27,7 @@ from .db import database_url, make_engine, make_session_factory
 from .deadlines import DeadlineBook
 from .definitions import CheckResult, check_paths
 from .errors import ComplaintflowError, Conflict, InvalidInput, NotAllowed, NotFound, ValidationFailed
-from .eventlog import EventWriter
+from .eventlog import EventWriter, load_chain_key
 from .expressions import ComplaintScriptEngine
 from .forms import validate_submission
 from .case_services import CaseStarter, DbCaseNumbers, InstanceSummary, LogNotifier
@@ -64,8 +64,10 @@ class ActionResult:
 class ComplaintService(CaseQueries, InboxMixin):
     def __init__(self, database: str | None = None, *, clock: Clock | None = None,
                  handlers: HandlerRegistry | None = None, notifier=None, engine=None,
-                 calendar: BusinessCalendar | None = None):
+                 calendar: BusinessCalendar | None = None, chain_key: bytes | None = None):
         self.engine = engine or make_engine(database_url(database))
+        # the key of the event log's HMAC chain: from COMPLAINTFLOW_CHAIN_KEY_FILE (var/chain_key)
+        self.chain_key = chain_key if chain_key is not None else load_chain_key(self.engine)
         self.sessions = make_session_factory(self.engine)
         self.clock = clock or SystemClock()
         self.handlers = handlers or default_registry()
@@ -375,7 +377,7 @@ class ComplaintService(CaseQueries, InboxMixin):
         else:
             inst.status = "incident" if errored else "running"
 
-        writer = EventWriter.for_instance(s, inst)
+        writer = EventWriter.for_instance(s, inst, self.chain_key)
         writer.append(step=inst.step_count, kind=kind, at=now, actor=actor, task_id=task_id, payload=payload,
                       state_after=digest)
         for eff in steplog.effects:

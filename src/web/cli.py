@@ -306,13 +306,17 @@ def history(obj, ref, as_json):
 
 @cli.command()
 @click.argument("ref")
-@click.option("--verify", is_flag=True, help="Compare the rebuilt state with the stored one.")
+@click.option("--verify", is_flag=True, help="Compare the rebuilt state and the query side with the stored ones.")
 @click.option("--until", type=int, help="Show the case as it was after event N.")
+@click.option("--require-key", is_flag=True,
+              help="With --verify: fail if any event is only unkeyed-hashed with no keyed event after it "
+                   "(for databases whose every case was written since keyed chaining).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def replay(obj, ref, verify, until, as_json):
+def replay(obj, ref, verify, until, require_key, as_json):
     """Rebuild a case from its event log alone."""
     report = obj.service.replay(ref, until=until)
+    unprotected = (report.chain or {}).get("unprotected_events", 0)
 
     def text(r):
         click.echo(f"replayed {r['replayed_until']} of {r['events']} event(s)")
@@ -325,15 +329,30 @@ def replay(obj, ref, verify, until, as_json):
                 click.echo(f"  waiting timer: {t['task']} due {_t(t['due'])}")
             for t in st["errored_tasks"]:
                 click.echo(f"  failed task: {t}")
+        chain = r.get("chain") or {}
+        if r.get("chain_summary"):
+            click.echo(f"chain: {r['chain_summary']}")
+        if chain.get("head", {}).get("seq"):
+            click.echo(f"  head: event {chain['head']['seq']}, hash {chain['head']['hash']}")
+        if chain.get("unprotected_events"):
+            click.echo("  UNKEYED: these events are only as safe as the database itself")
+        for note in r.get("notes") or []:
+            click.echo(f"  not checked: {note}")
         if r["consistent"] is True:
-            click.echo("consistent: the state rebuilt from the log equals the stored state")
+            click.echo("consistent: the state rebuilt from the log equals the stored state, "
+                       "and the task, deadline and case rows agree with the log")
         elif r["consistent"] is False:
             d = r["first_difference"]
-            click.echo(f"INCONSISTENT at event {d.get('event')}: {d.get('reason')}")
+            where = f" at event {d['event']}" if d.get("event") is not None else ""
+            click.echo(f"INCONSISTENT{where}: {d.get('reason')}")
             if d.get("path"):
                 click.echo(f"  path {d['path']}: rebuilt {d['rebuilt']} / stored {d['stored']}")
+            for other in (r.get("differences") or [])[1:]:
+                click.echo(f"  also: {other['reason']}")
+        if verify and require_key and unprotected and r["consistent"] is not False:
+            click.echo(f"REFUSED (--require-key): {unprotected} event(s) are not protected by the chain key")
     emit(report.as_dict(), as_json, text)
-    if verify and until is None and report.consistent is not True:
+    if verify and until is None and (report.consistent is not True or (require_key and unprotected)):
         sys.exit(7)
 
 
