@@ -138,7 +138,7 @@ def test_tick_fires_due_timers_only_in_due_cases(mini, clock):
     clock.advance(hours=4)                                     # 13:00: only `soon` is due
     later_events = mini.show(later.instance_id)["events"]
     result = mini.tick()
-    assert result == {"now": "2026-05-06T05:00:00+00:00", "instances": 1, "timers_fired": 1, "failed": []}
+    assert result == {"now": "2026-05-06T05:00:00+00:00", "instances": 1, "timers_fired": 1, "skipped": [], "refused": [], "failed": []}
     assert [t["task"] for t in mini.list_tasks(role="manager")] == ["supervise"]
     assert mini.show(later.instance_id)["events"] == later_events
     assert mini.show(soon.instance_id)["next_due"] is None

@@ -143,9 +143,9 @@ def test_completing_a_task_a_colleague_just_completed_says_so(app, svc):
     svc.complete_task(task["task_id"], "colleague", {"findings": "已查明", "responsible_party": "company"})
     response = mine.post(f"/tasks/{task['task_id']}", data={"csrf_token": csrf, "findings": "x",
                                                              "responsible_party": "company"})
-    assert response.status_code == 303
-    page = mine.get(response.headers["Location"]).get_data(as_text=True)
-    assert "was already completed by colleague" in page
+    assert response.status_code == 409                 # the conflict page: who, when, nothing changed
+    page = response.get_data(as_text=True)
+    assert "colleague 已于 2026-05-06 09:00 先行处理" in page and "未作任何更改" in page
 
 
 def test_a_user_of_another_role_cannot_open_or_complete_the_task_and_the_attempt_is_logged(as_user, svc):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,26 +25,34 @@ class LogNotifier:
 
 
 class DbCaseNumbers:
-    """Case numbers from a per-(process, year) counter row, inside the action's transaction."""
+    """Case numbers from a per-(process, year) counter row.
 
-    def __init__(self, session: Session):
-        self.session = session
+    Each number is taken in a short transaction of its own, committed at once, like a
+    database sequence: the action that asked for it may run on (its handlers may wait on
+    outside systems) without holding the counter's lock, so registrations never queue
+    behind one another. The price, as with any sequence: an action that dies after taking
+    a number (a crash, a lost race) leaves that number unused — a gap, never a duplicate.
+    """
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
 
     def next(self, process_id, year, prefix):
-        s = self.session
-        result = s.execute(update(CaseCounter)
-                           .where(CaseCounter.process_id == process_id, CaseCounter.year == year)
-                           .values(last_value=CaseCounter.last_value + 1)
-                           .returning(CaseCounter.last_value))
-        value = result.scalar_one_or_none()
-        if value is None:
-            try:
-                with s.begin_nested():
-                    s.add(CaseCounter(process_id=process_id, year=year, last_value=1))
-                value = 1
-            except IntegrityError:  # another transaction created the row first
-                return self.next(process_id, year, prefix)
-        return f"{prefix}-{year}-{value:06d}"
+        t = CaseCounter.__table__
+        for _ in range(3):
+            with self.engine.begin() as conn:
+                value = conn.execute(update(t).where(t.c.process_id == process_id, t.c.year == year)
+                                     .values(last_value=t.c.last_value + 1)
+                                     .returning(t.c.last_value)).scalar_one_or_none()
+                if value is None:
+                    try:
+                        with conn.begin_nested():
+                            conn.execute(insert(t).values(process_id=process_id, year=year, last_value=1))
+                        value = 1
+                    except IntegrityError:  # another transaction created the row first: count on it
+                        continue
+            return f"{prefix}-{year}-{value:06d}"
+        raise RuntimeError(f"could not take a case number for {process_id} {year}")
 
 
 class InstanceSummary:
@@ -72,12 +81,20 @@ class CaseStarter:
         failure) rolls every new case of this call back and raises."""
         now = self.service.clock.now()
         actor = f"system (split of {self.parent.case_number or self.parent.id})"
+        for n, part in enumerate(parts, start=1):     # every part checked before any case starts
+            try:
+                self.service.check_intake(self.session, process_id, part)
+            except InvalidInput as err:
+                raise InvalidInput(f"part {n} of the split: {err}", getattr(err, "field_errors", None)) from err
+        before = set(self.session.new)
         out = []
-        with self.session.begin_nested():
-            for n, part in enumerate(parts, start=1):
-                try:
-                    result = self.service._start_in(self.session, process_id, part, actor, now, extra=extra)
-                except InvalidInput as err:
-                    raise InvalidInput(f"part {n} of the split: {err}", getattr(err, "field_errors", None)) from err
+        try:
+            for part in parts:
+                result = self.service._start_in(self.session, process_id, part, actor, now, extra=extra)
                 out.append({"case_number": result.case_number, "instance_id": result.instance_id})
+        except BaseException:
+            # nothing was written yet (service.uow writes at the end): forget this call's new rows
+            for obj in set(self.session.new) - before:
+                self.session.expunge(obj)
+            raise
         return out

@@ -28,13 +28,25 @@ class DeadlineBook:
         self.clock = clock
 
     # --- reading -------------------------------------------------------------
+    def _book(self) -> dict[str, Deadline]:
+        """The case's deadline rows by name, read once per action and kept in the session.
+
+        Nothing is written before the action's end (service.uow), so rows added in this
+        action exist only here until then; every book of the same case in the same action
+        shares this one dict."""
+        books = self.session.info.setdefault("deadline_books", {})
+        book = books.get(self.instance.id)
+        if book is None:
+            book = {r.name: r for r in self.session.execute(
+                select(Deadline).where(Deadline.instance_id == self.instance.id).order_by(Deadline.id)).scalars()}
+            books[self.instance.id] = book
+        return book
+
     def rows(self) -> list[Deadline]:
-        return list(self.session.execute(select(Deadline).where(Deadline.instance_id == self.instance.id)
-                                          .order_by(Deadline.id)).scalars())
+        return list(self._book().values())
 
     def get(self, name: str) -> Deadline:
-        row = self.session.execute(select(Deadline).where(Deadline.instance_id == self.instance.id,
-                                                          Deadline.name == name)).scalar_one_or_none()
+        row = self._book().get(name)
         if row is None:
             raise InvalidInput(f"the case has no deadline named '{name}'")
         return row
@@ -53,18 +65,17 @@ class DeadlineBook:
     # --- changing ------------------------------------------------------------
     def start(self, name, unit, amount, start: datetime, rule=None, seed=None, remind_workdays=None) -> Due:
         due = self.calendar.deadline(start, unit, amount)
-        row = self.session.execute(select(Deadline).where(Deadline.instance_id == self.instance.id,
-                                                          Deadline.name == name)).scalar_one_or_none()
+        row = self._book().get(name)
         if row is None:
             row = Deadline(instance_id=self.instance.id, process_id=self.instance.process_id, name=name)
             self.session.add(row)
+            self._book()[name] = row
         row.rule, row.seed, row.unit, row.amount = rule, seed, unit, amount
         row.start_at, row.status, row.paused_at = due.start, "open", None
         row.paused_days = row.paused_seconds = row.extended_by = 0
         row.remind_workdays = remind_workdays or None
         row.breached_at = row.completed_at = None
         self._store(row, due)
-        self.session.flush()  # later reads in this action must see it (autoflush is off)
         return due
 
     def stop(self, name) -> Deadline:
@@ -126,8 +137,7 @@ class DeadlineBook:
         return True, f"extended by {amount} {row.unit} to {local_iso(row.due_at)}"
 
     def breach(self, name, noticed_at: datetime) -> Deadline | None:
-        row = self.session.execute(select(Deadline).where(Deadline.instance_id == self.instance.id,
-                                                          Deadline.name == name)).scalar_one_or_none()
+        row = self._book().get(name)
         if row is not None and row.status == "open":
             row.status, row.breached_at = "breached", noticed_at
         return row

@@ -36,10 +36,23 @@ class ValidationFailed(ComplaintflowError):
 
 
 class Conflict(ComplaintflowError):
-    """The action no longer fits the stored state: already done, or changed meanwhile."""
+    """The action no longer fits the stored state: already done, or changed meanwhile.
+
+    `by` and `at` name the action that won (who, when) where it is known; `race` is true
+    when this action lost a race with one committed while it ran."""
 
     exit_code = 5
+
+    def __init__(self, message, *, by: str | None = None, at=None, race: bool = False):
+        super().__init__(message)
+        self.by, self.at, self.race = by, at, race
 
 
 class NotAllowed(ComplaintflowError):
     exit_code = 6
+
+
+class CaseBusy(ComplaintflowError):
+    """Another process is handling the case right now (system work skips it)."""
+
+    exit_code = 5

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select, union_all
+from sqlalchemy import and_, func, or_, select, union_all, update
 from SpiffWorkflow.util.task import TaskState
 
-from .clock import iso
+from .clock import iso, local_minute
 from .errors import Conflict, InvalidInput, NotAllowed, NotFound
 from .models import AccessLog, Deadline, HumanTask, Instance, InstanceState, ProcessVersion
 from .replay import latest_data
@@ -103,24 +103,43 @@ class InboxMixin:
 
     # --- claims ------------------------------------------------------------------------------
     def claim_task(self, task_id: str, user: str, *, roles: set[str] | None = None) -> dict:
-        """Take a task so that colleagues do not work on it at the same time."""
+        """Take a task so that colleagues do not work on it at the same time. Atomic: of two
+        users claiming at once exactly one gets it; the other is told who holds it."""
         now = self.clock.now()
-        with self.uow() as s:
+        with self.sessions() as s:
             row = self._open_task_row(s, task_id, user, roles)
-            if row.claimed_by and row.claimed_by != user:
-                raise Conflict(f"task '{row.name}' was claimed by {row.claimed_by} at {iso(row.claimed_at)}; "
-                               "nothing was changed")
-            row.claimed_by, row.claimed_at = user, now
+            self._claimed_by_other(row, user)
+            t = HumanTask.__table__
+            done = s.execute(update(t).where(t.c.id == task_id, t.c.status == "open",
+                                             or_(t.c.claimed_by.is_(None), t.c.claimed_by == user))
+                             .values(claimed_by=user, claimed_at=now))
+            s.commit()
+            if done.rowcount != 1:       # someone else claimed (or completed) it meanwhile
+                s.expire_all()
+                row = self._open_task_row(s, task_id, user, roles)
+                self._claimed_by_other(row, user)
             return task_dict(row) | {"claimed_by": user, "claimed": iso(now)}
 
     def release_task(self, task_id: str, user: str, *, roles: set[str] | None = None) -> dict:
-        with self.uow() as s:
+        with self.sessions() as s:
             row = self._open_task_row(s, task_id, user, roles)
-            if row.claimed_by != user:
+            t = HumanTask.__table__
+            done = s.execute(update(t).where(t.c.id == task_id, t.c.claimed_by == user)
+                             .values(claimed_by=None, claimed_at=None))
+            s.commit()
+            if done.rowcount != 1:
+                s.expire_all()
+                row = self._open_task_row(s, task_id, user, roles)
                 who = f"claimed by {row.claimed_by}" if row.claimed_by else "not claimed"
-                raise Conflict(f"task '{row.name}' is {who}; only the user who claimed it can release it")
-            row.claimed_by, row.claimed_at = None, None
+                raise Conflict(f"task '{row.name}' is {who}; only the user who claimed it can release it",
+                               by=row.claimed_by, at=row.claimed_at)
             return task_dict(row) | {"claimed_by": None, "claimed": None}
+
+    @staticmethod
+    def _claimed_by_other(row, user):
+        if row.claimed_by and row.claimed_by != user:
+            raise Conflict(f"task '{row.name}' was claimed by {row.claimed_by} at {local_minute(row.claimed_at)}; "
+                           "nothing was changed", by=row.claimed_by, at=row.claimed_at)
 
     def _open_task_row(self, s, task_id, user, roles):
         row = s.get(HumanTask, task_id)
@@ -129,8 +148,9 @@ class InboxMixin:
         if roles is not None and row.role not in roles:
             raise NotAllowed(f"task '{row.name}' is for role '{row.role}', which {user} does not hold")
         if row.status != "open":
-            by = f" by {row.completed_by} at {iso(row.completed_at)}" if row.completed_by else ""
-            raise Conflict(f"task '{row.name}' is no longer open ({row.status}{by}); nothing was changed")
+            by = f" by {row.completed_by} at {local_minute(row.completed_at)}" if row.completed_by else ""
+            raise Conflict(f"task '{row.name}' is no longer open ({row.status}{by}); nothing was changed",
+                           by=row.completed_by, at=row.completed_at)
         return row
 
     # --- the case page ---------------------------------------------------------------------

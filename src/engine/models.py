@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (JSON, DateTime, ForeignKey, Index, Integer, String, Text,
                         TypeDecorator, UniqueConstraint)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 class UTCDateTime(TypeDecorator):
@@ -94,6 +94,9 @@ class InstanceState(Base):
     __tablename__ = "instance_states"
 
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), primary_key=True)
+    # never read: tells the unit of work to write the case before the rows that refer to it
+    # (and its version-checked UPDATE before them), whatever order they were added in
+    case_row: Mapped["Instance"] = relationship(lazy="raise")
     state: Mapped[str] = mapped_column(Text)                      # JSON of the engine state, no spec
     state_hash: Mapped[str] = mapped_column(String(64))
 
@@ -112,6 +115,9 @@ class HumanTask(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"))
+    # never read: tells the unit of work to write the case before the rows that refer to it
+    # (and its version-checked UPDATE before them), whatever order they were added in
+    case_row: Mapped["Instance"] = relationship(lazy="raise")
     process_id: Mapped[str] = mapped_column(String(100))
     task_spec: Mapped[str] = mapped_column(String(100))            # BPMN element id
     name: Mapped[str] = mapped_column(String(200))
@@ -169,6 +175,9 @@ class Event(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), index=True)
+    # never read: tells the unit of work to write the case before the rows that refer to it
+    # (and its version-checked UPDATE before them), whatever order they were added in
+    case_row: Mapped["Instance"] = relationship(lazy="raise")
     seq: Mapped[int] = mapped_column(Integer)
     step: Mapped[int] = mapped_column(Integer)          # the action this event belongs to
     kind: Mapped[str] = mapped_column(String(40))
@@ -190,6 +199,9 @@ class Incident(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"))
+    # never read: tells the unit of work to write the case before the rows that refer to it
+    # (and its version-checked UPDATE before them), whatever order they were added in
+    case_row: Mapped["Instance"] = relationship(lazy="raise")
     task_id: Mapped[str] = mapped_column(String(36))
     task_spec: Mapped[str] = mapped_column(String(100))
     handler: Mapped[str | None] = mapped_column(String(100))
@@ -213,6 +225,9 @@ class Deadline(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"))
+    # never read: tells the unit of work to write the case before the rows that refer to it
+    # (and its version-checked UPDATE before them), whatever order they were added in
+    case_row: Mapped["Instance"] = relationship(lazy="raise")
     process_id: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(100))
     rule: Mapped[str | None] = mapped_column(Text)

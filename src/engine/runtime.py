@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -60,12 +61,13 @@ class LiveDispatcher:
     """Calls real handlers with injected services; records each call for the event log."""
 
     def __init__(self, handlers: HandlerRegistry, services: Services, instance_id: str,
-                 process_id: str, log: StepLog):
+                 process_id: str, log: StepLog, timeout: float | None = None):
         self.handlers = handlers
         self.services = services
         self.instance_id = instance_id
         self.process_id = process_id
         self.log = log
+        self.timeout = timeout
 
     def run_service_task(self, spec, task) -> bool:
         name = spec.operation_name
@@ -78,7 +80,7 @@ class LiveDispatcher:
                 raise LookupError(f"no handler named '{name}' is registered")
             ctx = HandlerContext(params=params, data=copy.deepcopy(task.data), services=self.services,
                                  instance_id=self.instance_id, process_id=self.process_id, task_name=spec.name)
-            value = info.func(ctx)
+            value = call_handler(info, ctx, self.timeout)
             updates = None
             if isinstance(value, Updates):
                 value, updates = value.result, value.data
@@ -99,6 +101,51 @@ class LiveDispatcher:
         task.internal_data.pop("incident", None)
         apply_handler_result(task, spec.result_variable, value, updates)
         return True
+
+
+class HandlerTimeout(Exception):
+    pass
+
+
+class _ExpiredServices:
+    """What a handler that ran out of time finds in `ctx.services` afterwards: nothing. Its
+    action has moved on (the task is an incident) and must not be changed behind its back."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr):
+        raise HandlerTimeout(f"handler '{self._name}' ran out of time; its services are closed")
+
+
+def call_handler(info, ctx: HandlerContext, timeout: float | None):
+    """Call a handler, waiting at most `timeout` seconds (None or 0: no limit).
+
+    The handler runs in a thread of its own so that a hung outside system (an SMS gateway
+    that never answers) cannot hang the action: past the limit the task becomes an incident,
+    which staff retry later. Python cannot stop a thread, so the late handler is left to
+    finish on its own, cut off from the case's services."""
+    if not timeout:
+        return info.func(ctx)
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run():
+        try:
+            box["value"] = info.func(ctx)
+        except BaseException as err:      # handed to the action's thread below
+            box["error"] = err
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=f"handler {info.name}", daemon=True).start()
+    if not done.wait(timeout):
+        ctx.services = _ExpiredServices(info.name)
+        raise HandlerTimeout(f"handler '{info.name}' gave no answer within {timeout:g} s "
+                             "(COMPLAINTFLOW_HANDLER_TIMEOUT); retry the task when the system it calls answers again")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 class ReplayDispatcher:

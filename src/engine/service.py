@@ -10,31 +10,35 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
+import socket
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
 from ..handlers import HandlerRegistry, Services, default_registry
 from . import runtime
-from .clock import Clock, IdSequence, SystemClock, engine_context, iso
+from .clock import Clock, IdSequence, SystemClock, engine_context, iso, local_iso, local_minute
 from .calendar import BusinessCalendar, default_calendar
 from .db import database_url, make_engine, make_session_factory
 from .deadlines import DeadlineBook
 from .definitions import CheckResult, check_paths
-from .errors import ComplaintflowError, Conflict, InvalidInput, NotAllowed, NotFound, ValidationFailed
+from .errors import CaseBusy, ComplaintflowError, Conflict, InvalidInput, NotAllowed, NotFound, ValidationFailed
 from .eventlog import EventWriter, load_chain_key
 from .expressions import ComplaintScriptEngine
 from .forms import validate_submission
 from .case_services import CaseStarter, DbCaseNumbers, InstanceSummary, LogNotifier
-from .models import NO_DUE, Deadline, HumanTask, Incident, Instance, InstanceState, ProcessVersion
+from .models import NO_DUE, Deadline, Event, HumanTask, Incident, Instance, InstanceState, ProcessVersion
 from .inbox import InboxMixin
 from .queries import CaseQueries
-from .views import task_dict
+from .views import describe_driver, task_dict
 from .spec import Serializer
 
 log = logging.getLogger("complaintflow")
@@ -64,7 +68,8 @@ class ActionResult:
 class ComplaintService(CaseQueries, InboxMixin):
     def __init__(self, database: str | None = None, *, clock: Clock | None = None,
                  handlers: HandlerRegistry | None = None, notifier=None, engine=None,
-                 calendar: BusinessCalendar | None = None, chain_key: bytes | None = None):
+                 calendar: BusinessCalendar | None = None, handler_timeout: float | None = None,
+                 chain_key: bytes | None = None):
         self.engine = engine or make_engine(database_url(database))
         # the key of the event log's HMAC chain: from COMPLAINTFLOW_CHAIN_KEY_FILE (var/chain_key)
         self.chain_key = chain_key if chain_key is not None else load_chain_key(self.engine)
@@ -75,23 +80,62 @@ class ComplaintService(CaseQueries, InboxMixin):
         self.calendar = calendar or default_calendar()
         self.serializer = Serializer()
         self._versions: dict[int, "VersionInfo"] = {}
+        # a handler that gives no answer in this many seconds becomes an incident (runtime.py)
+        self.handler_timeout = handler_timeout if handler_timeout is not None else _env_seconds(
+            "COMPLAINTFLOW_HANDLER_TIMEOUT", 30.0)
+        # how long a SQLite lease on a case for system work lasts if its worker dies
+        self.lease_seconds = max(120.0, 4 * (self.handler_timeout or 30.0))
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     # --- unit of work -----------------------------------------------------------
     @contextmanager
     def uow(self):
+        """One action, one transaction, in two phases.
+
+        While the action runs (loading the case, the engine, handlers) nothing is written:
+        every change waits in the session (autoflush is off; handlers' services buffer theirs,
+        and case numbers come from a sequence-like counter of their own). So no write lock is
+        held while a handler talks to a slow outside system, and a SQLite database stays free
+        for other cases. At the end everything is written at once, the case row first with its
+        row version checked (models.py `case_row`); a case another action changed meanwhile
+        makes this one a `Conflict` that names who won, and nothing of it is stored.
+        """
         session = self.sessions()
         try:
             yield session
+            session.flush()
             session.commit()
         except StaleDataError:
             session.rollback()
-            raise Conflict("the case was changed by another action at the same time; nothing was changed — "
-                           "reload and try again")
+            raise self._lost_race(session.info.get("loaded", ())) from None
+        except IntegrityError as err:
+            session.rollback()
+            if "events" in str(err.orig) and "seq" in str(err.orig):   # a log position taken meanwhile
+                raise self._lost_race(session.info.get("loaded", ())) from err
+            raise
         except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
+
+    def _lost_race(self, loaded) -> Conflict:
+        """The Conflict for an action that lost the race for a case: who won, and when."""
+        if len(loaded) != 1:
+            return Conflict("a case was changed by another action at the same time; nothing was changed — "
+                            "reload and try again", race=True)
+        (instance_id,) = loaded
+        with self.sessions() as s:
+            inst = s.get(Instance, instance_id)
+            ev = s.execute(select(Event).where(Event.instance_id == instance_id, Event.state_after.is_not(None))
+                           .order_by(Event.seq.desc()).limit(1)).scalar_one_or_none()
+        ref = (inst.case_number or inst.id) if inst else instance_id
+        if ev is None:
+            return Conflict(f"case {ref} was changed by another action at the same time; nothing was changed — "
+                            "reload and try again", race=True)
+        what = describe_driver(ev)
+        return Conflict(f"case {ref} was changed by {ev.actor} at {local_minute(ev.at)} ({what}) while this action "
+                        "ran; nothing was changed — reload and try again", by=ev.actor, at=ev.at, race=True)
 
     # --- deploy -------------------------------------------------------------------
     def validate(self, paths) -> CheckResult:
@@ -101,10 +145,21 @@ class ComplaintService(CaseQueries, InboxMixin):
         result = self.validate(paths)
         if not result.ok:
             raise ValidationFailed(result.problems)
+        for attempt in range(3):
+            try:
+                return self._deploy_packages(result.packages)
+            except IntegrityError:
+                # another process (a second `serve` starting beside this one) deployed the same
+                # processes at the same moment: read again; what it stored counts as unchanged
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _deploy_packages(self, packages) -> list[DeployResult]:
         now = self.clock.now()
         out = []
         with self.uow() as s:
-            for pkg in result.packages:
+            for pkg in packages:
                 existing = s.execute(select(ProcessVersion).where(
                     ProcessVersion.process_id == pkg.process_id,
                     ProcessVersion.content_hash == pkg.content_hash)).scalar_one_or_none()
@@ -156,21 +211,20 @@ class ComplaintService(CaseQueries, InboxMixin):
             raise InvalidInput("an actor (user name) is required")
         now = self.clock.now()
         with self.uow() as s:
-            return self._start_in(s, process_id, data, actor, now, version=version)
+            result = self._start_in(s, process_id, data, actor, now, version=version)
+        return self._committed(result)
 
     def _start_in(self, s, process_id, data, actor, now, *, version=None, extra=None) -> ActionResult:
         """Start a case inside session `s` (a new action's, or a handler's when one record is
         split into several cases). `extra` is data the engine adds after the intake form
         was checked (e.g. `split_from`)."""
         pv = self._version(s, process_id, version)
-        form = pv.meta.get("start_form")
-        data = validate_submission(pv.forms.get(form) if form else None, data, form or "")
+        data = self.check_intake(s, process_id, data, version=version)
         initial = {**copy.deepcopy(pv.meta.get("initial_data") or {}), **data, **(extra or {})}
         inst = Instance(id=str(uuid.uuid4()), process_id=pv.process_id, version_id=pv.id, version=pv.version,
                         status="running", category=_short(initial.get("category")), received_at=now,
                         started_by=actor, updated_at=now, last_event_seq=0, step_count=0, id_counter=0)
-        s.add(inst)
-        s.flush()   # handlers may write rows that refer to it (autoflush is off)
+        s.add(inst)    # written with the rest of the action (uow._write): new cases first
         spec, subs = pv.specs
         ids = IdSequence(inst.id)
         steplog = runtime.StepLog()
@@ -184,40 +238,67 @@ class ComplaintService(CaseQueries, InboxMixin):
         driver = {"process_id": pv.process_id, "version": pv.version, "data": initial}
         return self._finish(s, Loaded(inst, pv, wf, ids, state_row), steplog, now, "started", actor, driver, None)
 
+    def check_intake(self, s, process_id, data, *, version=None) -> dict:
+        """The intake data as the procedure's intake form accepts it, or InvalidInput."""
+        pv = self._version(s, process_id, version)
+        form = pv.meta.get("start_form")
+        return validate_submission(pv.forms.get(form) if form else None, data, form or "")
+
     def complete_task(self, task_id: str, actor: str, data: dict, *, roles: set[str] | None = None,
                       expected_version: int | None = None) -> ActionResult:
         if not actor:
             raise InvalidInput("an actor (user name) is required")
         now = self.clock.now()
-        with self.uow() as s:
-            row = s.get(HumanTask, task_id)
-            if row is None:
-                raise NotFound(f"there is no task '{task_id}' (see `complaintflow tasks`)")
-            if row.status == "completed":
-                raise Conflict(f"task '{row.name}' ({task_id}) was already completed by {row.completed_by} "
-                               f"at {iso(row.completed_at)}; nothing was changed")
-            if row.status != "open":
-                raise Conflict(f"task '{row.name}' ({task_id}) is no longer open ({row.status}); nothing was changed")
-            if roles is not None and row.role not in roles:
-                raise NotAllowed(f"task '{row.name}' is for role '{row.role}', which {actor} does not hold")
-            if row.claimed_by and row.claimed_by != actor:
-                raise Conflict(f"task '{row.name}' was claimed by {row.claimed_by} at {iso(row.claimed_at)}; "
-                               "nothing was changed")
-            case = self._load(s, row.instance_id, expected_version)
-            inst, pv, wf, ids = case.inst, case.pv, case.wf, case.ids
-            task = wf.get_task_from_id(uuid.UUID(task_id))
-            if task is None or not task.has_state(TaskState.READY):
-                raise Conflict(f"task '{row.name}' is not waiting for input any more; nothing was changed")
-            form = pv.meta["tasks"].get(row.task_spec, {}).get("form")
-            data = validate_submission(pv.forms.get(form) if form else None, data, form or "")
-            steplog = runtime.StepLog()
-            with engine_context(now, ids):
-                wf.script_engine = self._engine(s, inst, steplog)
-                runtime.complete_user_task(wf, task_id, data)
-                runtime.advance(wf, steplog)
-            row.status, row.completed_at, row.completed_by = "completed", now, actor
-            driver = {"task": row.task_spec, "name": row.name, "role": row.role, "data": data}
-            return self._finish(s, case, steplog, now, "task_completed", actor, driver, task_id)
+        try:
+            with self.uow() as s:
+                result = self._complete_in(s, task_id, actor, data, now, roles, expected_version)
+        except Conflict as lost:
+            if lost.race:       # the same task completed meanwhile: say so, not just "changed"
+                with self.sessions() as s:
+                    row = s.get(HumanTask, task_id)
+                    if row is not None and row.status == "completed":
+                        raise _already_completed(row) from None
+            raise
+        return self._committed(result)
+
+    def _complete_in(self, s, task_id, actor, data, now, roles, expected_version) -> ActionResult:
+        row = s.get(HumanTask, task_id)
+        if row is None:
+            raise NotFound(f"there is no task '{task_id}' (see `complaintflow tasks`)")
+        if row.status == "completed":
+            raise _already_completed(row)
+        if row.status != "open":
+            raise Conflict(f"task '{row.name}' ({task_id}) is no longer open ({row.status}); nothing was changed")
+        if roles is not None and row.role not in roles:
+            raise NotAllowed(f"task '{row.name}' is for role '{row.role}', which {actor} does not hold")
+        if row.claimed_by and row.claimed_by != actor:
+            raise Conflict(f"task '{row.name}' was claimed by {row.claimed_by} at {local_minute(row.claimed_at)}; "
+                           "nothing was changed", by=row.claimed_by, at=row.claimed_at)
+        case = self._load(s, row.instance_id, expected_version)
+        inst, pv, wf, ids = case.inst, case.pv, case.wf, case.ids
+        task = wf.get_task_from_id(uuid.UUID(task_id))
+        if task is None or not task.has_state(TaskState.READY):
+            raise Conflict(f"task '{row.name}' is not waiting for input any more; nothing was changed")
+        form = pv.meta["tasks"].get(row.task_spec, {}).get("form")
+        data = validate_submission(pv.forms.get(form) if form else None, data, form or "")
+        steplog = runtime.StepLog()
+        with engine_context(now, ids):
+            wf.script_engine = self._engine(s, inst, steplog)
+            runtime.complete_user_task(wf, task_id, data)
+            runtime.advance(wf, steplog)
+        row.status, row.completed_at, row.completed_by = "completed", now, actor
+        driver = {"task": row.task_spec, "name": row.name, "role": row.role, "data": data}
+        result = self._finish(s, case, steplog, now, "task_completed", actor, driver, task_id)
+        # A claim (inbox.claim_task, its own short transaction) may have been committed while
+        # the engine ran: look again once this action's writes hold the task row, where no
+        # claim can come in any more. The claim wins; this action is rolled back.
+        s.flush()
+        holder, since = s.execute(select(HumanTask.claimed_by, HumanTask.claimed_at)
+                                  .where(HumanTask.id == task_id)).one()
+        if holder and holder != actor:
+            raise Conflict(f"task '{row.name}' was claimed by {holder} at {local_minute(since)}; "
+                           "nothing was changed", by=holder, at=since)
+        return result
 
     def retry(self, instance_id: str, actor: str) -> ActionResult:
         now = self.clock.now()
@@ -230,7 +311,8 @@ class ComplaintService(CaseQueries, InboxMixin):
                 case.wf.script_engine = self._engine(s, case.inst, steplog)
                 retried = runtime.retry_errors(case.wf)
                 runtime.advance(case.wf, steplog)
-            return self._finish(s, case, steplog, now, "retry", actor, {"tasks": retried}, None)
+            result = self._finish(s, case, steplog, now, "retry", actor, {"tasks": retried}, None)
+        return self._committed(result)
 
     def send_message(self, instance_id: str, name: str, payload: dict, actor: str) -> ActionResult:
         if not isinstance(payload, dict):
@@ -246,29 +328,86 @@ class ComplaintService(CaseQueries, InboxMixin):
                     runtime.advance(case.wf, steplog)
             except runtime.WorkflowException:
                 raise Conflict(f"case {case.inst.case_number or case.inst.id} is not waiting for message '{name}'")
-            return self._finish(s, case, steplog, now, "message_received", actor,
-                                {"message": name, "payload": payload}, None)
+            result = self._finish(s, case, steplog, now, "message_received", actor,
+                                  {"message": name, "payload": payload}, None)
+        return self._committed(result)
 
     def tick(self, *, limit: int | None = None, progress=None) -> dict:
         """Fire every due timer. Only instances whose earliest due time has passed are loaded;
-        each is handled in its own transaction."""
+        each is handled in its own transaction. Several ticks may run at once (several
+        processes, or a CLI `tick` beside `serve`): a case another tick is handling is skipped
+        and left to it, so each timer fires once; a case that fails is recorded and the run
+        goes on."""
         now = self.clock.now()
         with self.sessions() as s:
             q = (select(Instance.id).where(Instance.next_due_at.is_not(None), Instance.next_due_at <= now,
                                            Instance.status != "completed").order_by(Instance.next_due_at))
             due_ids = list(s.execute(q.limit(limit) if limit else q).scalars())
-        fired, failed = 0, []
-        for n, instance_id in enumerate(due_ids, start=1):
+        run = self._each_case(due_ids, lambda instance_id: self._tick_one(instance_id, now), progress)
+        return {"now": iso(now), "instances": len(due_ids), "timers_fired": sum(run.pop("done").values()), **run}
+
+    def _each_case(self, ids, work, progress=None) -> dict:
+        """System work over many cases, one transaction each. A case that another process is
+        handling, or that changed under this run, is skipped (the next run picks it up); a
+        case the work may not touch (e.g. a moment before its last event) is refused; any other
+        failure is recorded with its case and the run goes on."""
+        out = {"done": {}, "skipped": [], "refused": [], "failed": []}
+        for n, instance_id in enumerate(ids, start=1):
             try:
-                fired += self._tick_one(instance_id, now)
-            except ComplaintflowError as err:
-                failed.append({"instance_id": instance_id, "error": str(err)})
+                out["done"][instance_id] = work(instance_id)
+            except (CaseBusy, Conflict) as err:
+                out["skipped"].append({"instance_id": instance_id, "reason": str(err)})
+            except InvalidInput as err:
+                out["refused"].append({"instance_id": instance_id, "error": str(err)})
+            except Exception as err:        # one case must not stop the office's timers
+                log.exception("system work failed on case %s", instance_id)
+                out["failed"].append({"instance_id": instance_id, "error": f"{type(err).__name__}: {err}"})
             if progress:
-                progress(n, len(due_ids))
-        return {"now": iso(now), "instances": len(due_ids), "timers_fired": fired, "failed": failed}
+                progress(n, len(ids))
+        return out
+
+    @contextmanager
+    def _leased(self, instance_id):
+        """A unit of work for system work on one case, which first takes the case so that two
+        processes never run its handlers at once: PostgreSQL locks the row for the transaction
+        (FOR UPDATE SKIP LOCKED); SQLite, which has no row locks, writes a lease on the row in a
+        short transaction of its own, ended by the action's commit or run out after
+        `lease_seconds` (a killed worker). Raises CaseBusy if another process holds it."""
+        leased = False
+        try:
+            with self.uow() as s:
+                if self.engine.dialect.name == "postgresql":
+                    got = s.execute(select(Instance.id).where(Instance.id == instance_id)
+                                    .with_for_update(skip_locked=True)).scalar_one_or_none()
+                    if got is None:
+                        raise CaseBusy(f"case {instance_id} is being handled by another process")
+                else:
+                    leased = self._take_lease(instance_id)
+                    if not leased:
+                        raise CaseBusy(f"case {instance_id} is being handled by another process")
+                yield s
+        finally:
+            if leased:
+                self._end_lease(instance_id)
+
+    def _take_lease(self, instance_id) -> bool:
+        t = Instance.__table__
+        wall = datetime.now(timezone.utc)       # leases run on real time, never on --now
+        with self.engine.begin() as conn:
+            done = conn.execute(update(t).where(t.c.id == instance_id,
+                                                or_(t.c.lease_until.is_(None), t.c.lease_until < wall))
+                                .values(lease_owner=self.worker_id,
+                                        lease_until=wall + timedelta(seconds=self.lease_seconds)))
+        return done.rowcount == 1
+
+    def _end_lease(self, instance_id) -> None:
+        t = Instance.__table__
+        with self.engine.begin() as conn:       # a no-op when the action's commit ended it
+            conn.execute(update(t).where(t.c.id == instance_id, t.c.lease_owner == self.worker_id)
+                         .values(lease_owner=None, lease_until=None))
 
     def _tick_one(self, instance_id, now) -> int:
-        with self.uow() as s:
+        with self._leased(instance_id) as s:
             case = self._load(s, instance_id)
             inst = case.inst
             steplog = runtime.StepLog()
@@ -277,6 +416,7 @@ class ComplaintService(CaseQueries, InboxMixin):
                 fired = runtime.fire_due_timers(case.wf, now)
                 if not fired:
                     inst.next_due_at = runtime.next_due(case.wf)
+                    inst.lease_owner, inst.lease_until = None, None
                     return 0
                 runtime.advance(case.wf, steplog)
             book = DeadlineBook(s, inst, self.calendar, self.clock)
@@ -296,19 +436,13 @@ class ComplaintService(CaseQueries, InboxMixin):
         with self.sessions() as s:
             ids = list(s.execute(select(Deadline.instance_id).where(
                 Deadline.provisional.is_(True), Deadline.status.in_(("open", "paused"))).distinct()).scalars())
-        changed_cases, changes = 0, []
-        for n, instance_id in enumerate(ids, start=1):
-            result = self._recompute_one(instance_id)
-            if result:
-                changed_cases += 1
-                changes.append(result)
-            if progress:
-                progress(n, len(ids))
-        return {"cases_checked": len(ids), "cases_changed": changed_cases, "changes": changes}
+        run = self._each_case(ids, self._recompute_one, progress)
+        changes = [c for c in run.pop("done").values() if c]
+        return {"cases_checked": len(ids), "cases_changed": len(changes), "changes": changes, **run}
 
     def _recompute_one(self, instance_id) -> dict | None:
         now = self.clock.now()
-        with self.uow() as s:
+        with self._leased(instance_id) as s:
             inst = s.get(Instance, instance_id)
             if inst is None or inst.status == "completed":
                 return None
@@ -335,10 +469,11 @@ class ComplaintService(CaseQueries, InboxMixin):
 
     # --- shared action plumbing -----------------------------------------------------------
     def _engine(self, s, inst, steplog):
-        services = Services(clock=self.clock, case_numbers=DbCaseNumbers(s), notifier=self.notifier,
+        services = Services(clock=self.clock, case_numbers=DbCaseNumbers(self.engine), notifier=self.notifier,
                             case=InstanceSummary(inst), deadlines=DeadlineBook(s, inst, self.calendar, self.clock),
                             cases=CaseStarter(self, s, inst))
-        dispatcher = runtime.LiveDispatcher(self.handlers, services, inst.id, inst.process_id, steplog)
+        dispatcher = runtime.LiveDispatcher(self.handlers, services, inst.id, inst.process_id, steplog,
+                                            timeout=self.handler_timeout)
         return ComplaintScriptEngine(dispatcher)
 
     def _load(self, s, instance_id, expected_version=None):
@@ -350,6 +485,12 @@ class ComplaintService(CaseQueries, InboxMixin):
                            f"(version {expected_version}, now {inst.row_version}); nothing was changed — reload and try again")
         if inst.status == "completed":
             raise Conflict(f"case {inst.case_number or inst.id} is closed; nothing was changed")
+        now = self.clock.now()
+        if now < inst.updated_at:
+            raise InvalidInput(f"case {inst.case_number or inst.id} was last changed at {local_iso(inst.updated_at)}; "
+                               f"an action dated {local_iso(now)} would come before it in the log — time only moves "
+                               "forward; nothing was changed")
+        s.info.setdefault("loaded", set()).add(inst.id)
         pv = self.version_info(s, inst.version_id)
         state = s.get(InstanceState, instance_id)
         spec, subs = pv.specs
@@ -386,9 +527,16 @@ class ComplaintService(CaseQueries, InboxMixin):
         if errored or had_incident:
             self._sync_incidents(s, inst, errored, writer, now)
         open_tasks = self._sync_tasks(s, inst, pv, wf, snap.ready_user, now)
-        s.flush()
-        incidents = self._incidents(s, inst.id, open_only=True) if errored else []
-        return ActionResult(inst.id, inst.case_number, inst.status, open_tasks, incidents, inst.last_event_seq)
+        if inst.lease_owner is not None:          # system work ends its lease with its commit
+            inst.lease_owner, inst.lease_until = None, None
+        return ActionResult(inst.id, inst.case_number, inst.status, open_tasks, [], inst.last_event_seq)
+
+    def _committed(self, result: ActionResult) -> ActionResult:
+        """The result as the caller sees it, after commit: with the case's open incidents."""
+        if result.status == "incident":
+            with self.sessions() as s:
+                result.incidents = self._incidents(s, result.instance_id, open_only=True)
+        return result
 
     def _sync_incidents(self, s, inst, errored, writer, now):
         open_rows = {r.task_id: r for r in s.execute(select(Incident).where(
@@ -478,11 +626,29 @@ class VersionInfo:
         return self.spec, self.subprocess_specs
 
 
+def _already_completed(row: HumanTask) -> Conflict:
+    return Conflict(f"task '{row.name}' ({row.id}) was already completed by {row.completed_by} at "
+                    f"{local_minute(row.completed_at)}; nothing was changed", by=row.completed_by, at=row.completed_at)
+
+
 def _set_due(row: HumanTask, due) -> None:
     if row.due_at != due:
         row.due_at = due
     if row.due_sort != (due or NO_DUE):
         row.due_sort = due or NO_DUE
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a number of seconds, not '{raw}'") from None
+    if value < 0:
+        raise InvalidInput(f"{name} must be 0 (no limit) or more seconds, not {raw}")
+    return value
 
 
 def _short(value):

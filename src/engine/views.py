@@ -23,3 +23,16 @@ def case_dict(i: Instance) -> dict:
             "closed": iso(i.closed_at), "next_due": iso(i.next_due_at), "started_by": i.started_by,
             "legal_state": i.legal_state,
             "events": i.last_event_seq, "row_version": i.row_version}
+
+
+def describe_driver(ev) -> str:
+    """What a step's first event did, in a few words (for conflict messages)."""
+    payload = ev.payload or {}
+    if ev.kind == "task_completed":
+        return f"completed task '{payload.get('name') or payload.get('task')}'"
+    if ev.kind == "timer_fired":
+        return "a timer fired"
+    if ev.kind == "message_received":
+        return f"delivered message '{payload.get('message')}'"
+    return {"started": "registered the case", "retry": "retried a failed step",
+            "deadlines_recomputed": "recomputed its deadlines"}.get(ev.kind, ev.kind)

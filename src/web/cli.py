@@ -17,7 +17,7 @@ import click
 from ..engine.clock import FixedClock, local_iso, parse_instant
 from ..engine.errors import ComplaintflowError, InvalidInput, ValidationFailed
 from ..engine.service import ComplaintService
-from .cli_common import _t, emit
+from .cli_common import _t, emit, report_cases, system_work_exit
 from .schemas import dump
 
 
@@ -287,7 +287,9 @@ def tick(obj, as_json, quiet):
     result = obj.service.tick(progress=progress)
     emit(result, as_json, lambda r: (
         click.echo(f"{_t(r['now'])}: {r['timers_fired']} timer(s) fired in {r['instances']} case(s)"),
-        [click.echo(f"  failed {f['instance_id']}: {f['error']}", err=True) for f in r["failed"]]))
+        report_cases(r, "the next tick takes it")))
+    system_work_exit(click.get_current_context(), result)
+
 
 
 @cli.command()

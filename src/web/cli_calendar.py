@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..engine.clock import parse_instant
-from .cli_common import _t, emit
+from .cli_common import _t, emit, report_cases, system_work_exit
 
 
 @click.group()
@@ -81,7 +81,9 @@ def calendar_recompute(obj, as_json):
             for name, ch in c["changes"].items():
                 flag = " (still provisional)" if ch["provisional"] else ""
                 click.echo(f"  {c['case_number'] or c['instance_id']} {name}: {_t(ch['from'])} -> {_t(ch['to'])}{flag}")
+        report_cases(r, "run `calendar recompute` again for it")
     emit(result, as_json, text)
+    system_work_exit(click.get_current_context(), result)
 
 
 # --- output helpers -------------------------------------------------------------

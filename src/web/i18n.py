@@ -71,6 +71,11 @@ TEXT = {
     "not_allowed": ("您没有办理此事项的角色，已记录本次访问。", "You do not hold the role for this; the attempt was logged."),
     "not_found": ("找不到该页面或任务。", "No such page or task."),
     "conflict": ("未作任何更改：", "Nothing was changed: "),
+    "back": ("返回", "Back"),
+    "conflict_title": ("操作冲突：未作任何更改", "Conflict: nothing was changed"),
+    "conflict_by": ("{by} 已于 {at} 先行处理；您的操作未生效，未作任何更改。请刷新页面后查看。",
+                    "{by} acted first, at {at}; your action did not take effect and nothing was changed. "
+                    "Reload the page to see the case as it is now."),
     "unseen_case": ("找不到该案件，或您的角色不办理此案件。", "No such case among those your roles work on."),
     "unseen_task": ("找不到该任务，或该任务不属于您的角色。", "No such task among those of your roles."),
     "bad_request": ("请求有误，未作任何更改。", "Bad request; nothing was changed."),

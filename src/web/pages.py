@@ -20,6 +20,7 @@ from werkzeug.datastructures import MultiDict
 
 from ..engine import drawing
 from ..engine.confidentiality import identity_fields, identity_values, may_see_identity, redact
+from ..engine.clock import iso
 from ..engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..engine.inbox import INBOX_STATUSES
 from . import formgen
@@ -80,6 +81,21 @@ def not_allowed(err):
     if request.blueprint == "api":
         return {"error": str(err)}, 403
     return render_template("error.html", message=t("not_allowed"), detail=str(err)), 403
+
+
+@pages.app_errorhandler(Conflict)
+def conflict(err):
+    """Someone else acted first (or the action no longer fits): 409, saying who and when."""
+    if request.blueprint == "api":
+        return {"error": str(err), "by": err.by, "at": iso(err.at)}, 409
+    return render_template("error.html", message=t("conflict_title"), detail=conflict_sentence(err)), 409
+
+
+def conflict_sentence(err: Conflict) -> str:
+    if err.by and err.at:
+        who = g.ctx.users.get(err.by)
+        return t("conflict_by", by=who.name if who else err.by, at=local_time(iso(err.at)))
+    return t("conflict") + str(err)
 
 
 @pages.app_errorhandler(NotFound)
@@ -188,7 +204,7 @@ def _claim_or_release(task_id, action, done_key):
     except (NotAllowed, NotFound) as err:
         hide("task", "claim_task", task_id, str(err))
     except Conflict as err:
-        flash(t("conflict") + str(err), "error")
+        flash(conflict_sentence(err), "error")
     back = request.form.get("back") or ""
     return redirect(back if _local_path(back) else url_for("pages.inbox"), 303)
 
@@ -389,9 +405,10 @@ def task_page(task_id):
             result = form.post(lambda data: svc().complete_task(task_id, g.user.login, data, roles=my_roles()))
         except NotAllowed as err:
             hide("task", "complete_task", task_id, str(err))
-        except Conflict as err:
-            flash(t("conflict") + str(err), "error")
-            return redirect(url_for("pages.task_page", task_id=task_id), 303)
+        except Conflict as err:      # a colleague (or the scheduler) acted first: the conflict page
+            svc().log_access(g.user.login, "complete_task", task_id, False, f"conflict: {err}")
+            return render_template("error.html", message=t("conflict_title"), detail=conflict_sentence(err),
+                                   back=url_for("pages.task_page", task_id=task_id)), 409
         if result is not None:
             flash(f"{t('task_done')} {result.case_number or ''}", "ok")
             return redirect(url_for("pages.inbox"), 303)
