@@ -14,7 +14,7 @@ import pytest
 from complaintflow.engine.calendar import BusinessCalendar
 from complaintflow.engine.clock import parse_instant
 from complaintflow.engine.service import ComplaintService
-from conftest import copy_fixture, open_task
+from conftest import TEST_CHAIN_KEY, copy_fixture, open_task
 
 INTAKE = {"subject": "奶粉中有异物", "contact": "13900000000"}
 
@@ -171,7 +171,7 @@ def test_provisional_deadlines_are_recomputed_when_the_year_is_published(db_url,
                                                                            limits_dir, tmp_path):
     clock.set(at("2026-12-28T10:00"))
     before = ComplaintService(db_url, clock=clock, handlers=registry, notifier=notifier,
-                              calendar=BusinessCalendar())
+                              calendar=BusinessCalendar(), chain_key=TEST_CHAIN_KEY)
     before.deploy([limits_dir])
     case = before.start("limits", INTAKE, "reception")
     accept = deadline(before, case, "accept")
@@ -183,7 +183,7 @@ def test_provisional_deadlines_are_recomputed_when_the_year_is_published(db_url,
     published.write_text(json.dumps({"years": {"2027": {"official": True, "holidays": {"2027-01-04": "元旦调休"}}}}),
                          encoding="utf-8")
     after = ComplaintService(db_url, clock=clock, handlers=registry, notifier=notifier,
-                             calendar=BusinessCalendar.from_file(published))
+                             calendar=BusinessCalendar.from_file(published), chain_key=TEST_CHAIN_KEY)
     result = after.recompute_provisional()
     assert result["cases_changed"] == 1
     change = result["changes"][0]["changes"]["accept"]
