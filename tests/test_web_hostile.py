@@ -92,6 +92,20 @@ def test_an_api_limit_out_of_range_or_not_a_number_is_a_400_in_json(app):
     assert client.get("/api/tasks?limit=200").status_code == 200
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_nul_character_anywhere_is_a_400_not_a_database_error(app, svc):
+    client = sign_in(app.test_client(), "reception")
+    for url in ["/cases/KH%00", "/tasks/a%00b", "/?process=a%00b", "/?category=%00"]:
+        response = client.get(url)
+        assert response.status_code == 400, url
+        assert "空字符" in response.get_data(as_text=True)
+    assert client.get("/api/cases/KH%00/history").get_json()["error"].startswith("parameter 'ref'")
+    data = dict(INTAKE, content="漏水\x00", csrf_token=token(client, "/new/enterprise_customer"))
+    assert client.post("/new/enterprise_customer", data=data).status_code == 400
+    assert client.post("/login", data={"login": "x\x00", "password": "p", "csrf_token": token(client)}).status_code == 400
+    assert svc.list_cases() == []
+
+
 def test_a_number_too_large_in_a_task_form_is_a_field_error_and_changes_nothing(app, svc):
     register(sign_in(app.test_client(), "reception"))
     case = only_case(svc)

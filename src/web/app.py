@@ -169,6 +169,8 @@ def create_app(service: ComplaintService | None = None, *, users: UserDirectory 
             raise RequestEntityTooLarge()            # also where no view would read the body
         g.ctx = ctx
         g.user = None
+        g.lang = session.get("lang") or "zh"
+        _refuse_nul()
         if request.endpoint not in ("static", "health"):
             ctx.users.refresh()                       # a changed users file applies at once
             g.user = ctx.web_sessions.resolve(session.get("sid"))
@@ -215,6 +217,19 @@ def create_app(service: ComplaintService | None = None, *, users: UserDirectory 
     app.register_blueprint(api)
     install_sign_in_limits(app, ctx, settings)
     return app
+
+
+def _refuse_nul() -> None:
+    """A NUL character in the path, the query or a form is refused (400): PostgreSQL cannot
+    store or even compare text holding one (`/cases/a%00b` was a DataError, HTTP 500)."""
+    sources = [("path", (request.view_args or {}).items()), ("query", request.args.items(multi=True))]
+    if request.method in ("POST", "PUT", "PATCH") and request.mimetype in (
+            "application/x-www-form-urlencoded", "multipart/form-data"):
+        sources.append(("form", request.form.items(multi=True)))
+    for where, pairs in sources:
+        for key, value in pairs:
+            if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+                raise BadParameter(key.replace("\x00", "\\0") or where, "bad_nul")
 
 
 def _wants_json() -> bool:

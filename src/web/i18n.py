@@ -82,6 +82,7 @@ TEXT = {
     "bad_number": ("参数 {name} 应为 {lo} 到 {hi} 之间的整数。", "must be a whole number in {lo}..{hi}"),
     "bad_page": ("页码应为 {lo} 到 {hi} 之间的整数。", "the page number must be a whole number in {lo}..{hi}"),
     "number_too_large": ("数值超出允许范围。", "The number is out of range."),
+    "bad_nul": ("参数 {name} 含有不允许的空字符（NUL）。", "contains a NUL character, which is not allowed"),
     "bad_row": ("表格行号超出范围（最多 {max} 行）。", "A table row number is out of range (at most {max} rows)."),
     "too_large": ("请求内容过大，未作任何处理。", "The request is too large; nothing was done."),
     "too_large_detail": ("每次提交的内容不能超过 {size}。", "A submission may be at most {size}."),
