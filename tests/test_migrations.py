@@ -23,7 +23,7 @@ def test_a_new_database_gets_the_newest_schema(db_url):
     assert "access_log" in inspect(engine).get_table_names()
     assert "key_id" in columns(engine, "events")
     with engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0004"
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0005"
 
 
 def test_a_database_from_before_migrations_is_adopted_and_upgraded_and_restarts_keep_cases(db_url, make_service, mini_dir):

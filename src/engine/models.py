@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (JSON, DateTime, ForeignKey, Index, Integer, String, Text,
-                        TypeDecorator, UniqueConstraint)
+                        TypeDecorator, UniqueConstraint, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -63,6 +63,15 @@ class Instance(Base):
         UniqueConstraint("process_id", "case_number"),
         Index("ix_instances_next_due", "next_due_at"),
         Index("ix_instances_status_received", "status", "received_at"),
+        # the reviewer's search (migration 0005): each filter reads cases in received order
+        Index("ix_instances_case_number", "case_number"),
+        Index("ix_instances_received", "received_at"),
+        Index("ix_instances_process_received", "process_id", "received_at"),
+        Index("ix_instances_category_received", "category", "received_at"),
+        Index("ix_instances_department_received", "department", "received_at"),
+        Index("ix_instances_legal_state_received", "legal_state", "received_at"),
+        Index("ix_instances_breached_received", "breached", "received_at"),
+        Index("ix_instances_closed", "closed_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -83,6 +92,9 @@ class Instance(Base):
     step_count: Mapped[int] = mapped_column(Integer, default=0)
     id_counter: Mapped[int] = mapped_column(Integer, default=0)   # deterministic task ids
     row_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    department: Mapped[str | None] = mapped_column(String(100))   # case data `department`, kept in step
+    breached: Mapped[bool] = mapped_column(default=False, server_default=false())  # a declared limit was breached
+    handling_workdays: Mapped[int | None] = mapped_column(Integer)  # receipt to closing, set at close
     # system work (tick, recompute) leases a case before running its handlers (service.py)
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None]
@@ -254,3 +266,38 @@ class CaseCounter(Base):
     process_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_value: Mapped[int] = mapped_column(Integer)
+
+
+class Verification(Base):
+    """The result of one `replay --verify` of a case (the reviewer's badge, bulk checks)."""
+
+    __tablename__ = "verifications"
+    __table_args__ = (
+        Index("ix_verifications_instance", "instance_id", "checked_at"),
+        Index("ix_verifications_failed", "consistent", "checked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"))
+    checked_at: Mapped[datetime]
+    checked_by: Mapped[str] = mapped_column(String(100))
+    consistent: Mapped[bool]
+    events: Mapped[int] = mapped_column(Integer)
+    chain_head: Mapped[str | None] = mapped_column(String(64))   # the last event's hash when checked
+    summary: Mapped[str | None] = mapped_column(Text)           # the first difference, in plain words
+
+
+class CaseFact(Base):
+    """A fact a procedure's forms declare for statistics (satisfaction, mediation outcome):
+    one row per case and fact, the latest value, written with the task that recorded it."""
+
+    __tablename__ = "case_facts"
+    __table_args__ = (Index("ix_case_facts_name", "name", "process_id", "recorded_at"),)
+
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), primary_key=True)
+    case_row: Mapped["Instance"] = relationship(lazy="raise")
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(100))
+    value: Mapped[str | None] = mapped_column(String(100))
+    positive: Mapped[bool | None]                              # e.g. satisfied, mediation succeeded
+    recorded_at: Mapped[datetime]
