@@ -86,6 +86,7 @@ class DeadlineBook:
             row.status = "met" if now < row.due_at else "breached"
             if row.status == "breached" and row.breached_at is None:
                 row.breached_at = now
+                self.instance.breached = True
         row.completed_at = row.completed_at or now
         return row
 
@@ -140,6 +141,7 @@ class DeadlineBook:
         row = self._book().get(name)
         if row is not None and row.status == "open":
             row.status, row.breached_at = "breached", noticed_at
+            self.instance.breached = True
         return row
 
     def recompute(self, row: Deadline) -> bool:

@@ -512,9 +512,16 @@ class ComplaintService(CaseQueries, InboxMixin):
         inst.next_due_at = snap.next_due
         errored = snap.errored
         had_incident = inst.status == "incident"
+        last = getattr(wf, "last_task", None)
+        department = _short((last.data if last is not None else {}).get("department"))
+        if department and department != inst.department:      # the reviewer's search filters on it
+            inst.department = department
         if wf.is_completed():
             inst.status = "completed"
             inst.closed_at = inst.closed_at or now
+            if inst.handling_workdays is None:                 # statistics: average handling time
+                inst.handling_workdays = self.calendar.working_days_between(
+                    _local_day(inst.received_at), _local_day(inst.closed_at))
         else:
             inst.status = "incident" if errored else "running"
 
@@ -649,6 +656,11 @@ def _env_seconds(name: str, default: float) -> float:
     if value < 0:
         raise InvalidInput(f"{name} must be 0 (no limit) or more seconds, not {raw}")
     return value
+
+
+def _local_day(at: datetime):
+    from .clock import SHANGHAI
+    return at.astimezone(SHANGHAI).date()
 
 
 def _short(value):

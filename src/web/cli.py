@@ -387,7 +387,9 @@ def serve(obj, host, port, tick_seconds, no_deploy):
     try:
         # waitress: a production WSGI server in pure Python (Flask's own server is for development)
         from waitress import serve as wsgi_serve
-        wsgi_serve(app, host=host, port=port, threads=8, ident="complaintflow")
+        # waitress refuses a body over the request limit itself, before buffering it
+        wsgi_serve(app, host=host, port=port, threads=8, ident="complaintflow",
+                   max_request_body_size=app.config["MAX_CONTENT_LENGTH"] + 1)
     finally:
         scheduler.shutdown(wait=False)
 
