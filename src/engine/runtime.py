@@ -8,6 +8,7 @@ the state the live run stored.
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import hashlib
 import json
@@ -138,7 +139,9 @@ def call_handler(info, ctx: HandlerContext, timeout: float | None):
         finally:
             done.set()
 
-    threading.Thread(target=run, name=f"handler {info.name}", daemon=True).start()
+    # the action's context (engine_context: its moment and task-id sequence) goes along
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(run,), name=f"handler {info.name}", daemon=True).start()
     if not done.wait(timeout):
         ctx.services = _ExpiredServices(info.name)
         raise HandlerTimeout(f"handler '{info.name}' gave no answer within {timeout:g} s "
