@@ -8,6 +8,8 @@ normalised to ISO 8601 with offset, so timers and deadlines never see a naive va
 
 from __future__ import annotations
 
+import json
+
 from jsonschema import Draft202012Validator, FormatChecker
 
 from .clock import ensure_aware, parse_instant
@@ -92,3 +94,34 @@ def validate_submission(schema: dict | None, data, form_name: str = "") -> dict:
         if prop.get("format") == "date-time" and isinstance(out.get(name), str):
             out[name] = ensure_aware(parse_instant(out[name])).isoformat()
     return out
+
+
+# --- choices: read once here, for the web's form controls and the readable history -------
+
+def _choice_text(value) -> str:
+    """A choice's value as text, when the schema gives it no title."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def choice_options(prop: dict) -> list[tuple[str, list[tuple[object, str]]]]:
+    """The property's choices as [(group title, [(raw value, title)])]; [] when it has none."""
+    if isinstance(prop.get("enum"), list):
+        return [("", [(v, str(v)) for v in prop["enum"]])]
+    for key in ("oneOf", "anyOf"):
+        alts = prop.get(key)
+        if not (isinstance(alts, list) and alts and all(isinstance(a, dict) for a in alts)):
+            continue
+        if all("const" in a for a in alts):
+            return [("", [(a["const"], a.get("title") or _choice_text(a["const"])) for a in alts])]
+        nested = [(a.get("title", ""), choice_options(a)) for a in alts]
+        if all(len(opts) == 1 for _, opts in nested):
+            return [(title, opts[0][1]) for title, opts in nested]
+    if "const" in prop:
+        return [("", [(prop["const"], prop.get("title") or _choice_text(prop["const"]))])]
+    return []
+
+
+def choice_titles(prop: dict) -> dict:
+    """Value -> title of a property's choices (of its items' choices for a list)."""
+    items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+    return {value: title for source in (prop, items) for _, group in choice_options(source) for value, title in group}

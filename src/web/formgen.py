@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ..engine.clock import SHANGHAI, parse_instant
+# one reader of choices (oneOf/anyOf/enum/const) for the web forms and the engine's readable history
+from ..engine.forms import choice_options as _options, choice_titles  # noqa: F401  (choice_titles re-exported)
 
 KINDS = ("text", "textarea", "select", "radio", "checkbox", "checkboxes",
          "integer", "number", "datetime", "date", "rows")
@@ -72,30 +74,6 @@ class _Bad(Exception):
 def _s(value) -> str:
     """A choice or value as the string a control carries."""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _options(prop: dict) -> list[tuple[str, list[tuple[object, str]]]]:
-    """The property's choices as [(group title, [(raw value, title)])]; [] when it has none."""
-    if isinstance(prop.get("enum"), list):
-        return [("", [(v, str(v)) for v in prop["enum"]])]
-    for key in ("oneOf", "anyOf"):
-        alts = prop.get(key)
-        if not (isinstance(alts, list) and alts and all(isinstance(a, dict) for a in alts)):
-            continue
-        if all("const" in a for a in alts):
-            return [("", [(a["const"], a.get("title") or _s(a["const"])) for a in alts])]
-        nested = [(a.get("title", ""), _options(a)) for a in alts]
-        if all(len(opts) == 1 for _, opts in nested):
-            return [(title, opts[0][1]) for title, opts in nested]
-    if "const" in prop:
-        return [("", [(prop["const"], prop.get("title") or _s(prop["const"]))])]
-    return []
-
-
-def choice_titles(prop: dict) -> dict:
-    """Value -> title of a property's choices (of its items' choices for a list)."""
-    items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
-    return {value: title for source in (prop, items) for _, group in _options(source) for value, title in group}
 
 
 def _kind(prop: dict, required: bool, nested: bool = False) -> str:
