@@ -29,6 +29,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from ..handlers import HandlerRegistry
 from .dmn_checks import DmnFiles
+from .forms import fact_problems
 from .limit_checks import TimeLimitChecks
 from .problems import Problem
 from .expressions import (ExpressionRefused, check_expression,
@@ -307,6 +308,8 @@ class _FileChecker(TimeLimitChecks):
             if report:
                 self.problem(node, f"form '{ref}' must be a JSON Schema of \"type\": \"object\" with \"properties\"")
             return None
+        for message in fact_problems(schema):      # declared facts for statistics (forms.py)
+            self.problem(node, f"form '{ref}': {message}")
         self.forms[ref] = schema
         self.form_bytes[ref] = raw
         return schema

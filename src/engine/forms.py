@@ -9,6 +9,7 @@ normalised to ISO 8601 with offset, so timers and deadlines never see a naive va
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from jsonschema import Draft202012Validator, FormatChecker
 
@@ -125,3 +126,106 @@ def choice_titles(prop: dict) -> dict:
     """Value -> title of a property's choices (of its items' choices for a list)."""
     items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
     return {value: title for source in (prop, items) for _, group in choice_options(source) for value, title in group}
+
+
+# --- facts for statistics (docs/process-design.md, "Facts for statistics") -------------------
+
+FACT_KEY = "x-fact"
+# The facts statistics know (engine/review/stats.py); a new name needs a figure there first.
+FACT_NAMES = {"satisfaction": "满意度", "mediation": "调解结果"}
+
+
+@dataclass(frozen=True)
+class FactDeclaration:
+    """A form field that records a fact: its value kept in `case_facts` when the task is done.
+    `positive` values count as satisfied / mediation succeeded; `negative` ones as not; any
+    other value is kept but counted in neither (None: every value not positive is negative)."""
+
+    field: str
+    name: str
+    positive: frozenset
+    negative: frozenset | None
+
+    def judge(self, value) -> bool | None:
+        if value in self.positive:
+            return True
+        if self.negative is None or value in self.negative:
+            return False
+        return None
+
+
+# A version's forms never change, so each schema's declarations are read once (by identity;
+# the schema is kept with them, so its id cannot be reused while the entry lives).
+_declared: dict[int, tuple[dict, tuple[FactDeclaration, ...]]] = {}
+
+
+def fact_declarations(schema: dict | None) -> tuple[FactDeclaration, ...]:
+    if not schema:
+        return ()
+    hit = _declared.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    found = []
+    for field, prop in (schema.get("properties") or {}).items():
+        decl = prop.get(FACT_KEY) if isinstance(prop, dict) else None
+        if isinstance(decl, dict) and decl.get("name") in FACT_NAMES:
+            negative = decl.get("negative")
+            found.append(FactDeclaration(field, decl["name"], frozenset(_hashable(decl.get("positive") or [])),
+                                         None if negative is None else frozenset(_hashable(negative))))
+    if len(_declared) > 10_000:          # many short-lived services (tests): start afresh
+        _declared.clear()
+    _declared[id(schema)] = (schema, tuple(found))
+    return tuple(found)
+
+
+def _hashable(values) -> list:
+    return [v for v in values if isinstance(v, (str, int, float, bool))] if isinstance(values, list) else []
+
+
+def field_choices(prop: dict) -> list | None:
+    """The values a field allows, or None when it is not a choice (free text, numbers)."""
+    values = [value for _, group in choice_options(prop) for value, _ in group]
+    if values:
+        return values
+    return [True, False] if prop.get("type") == "boolean" else None
+
+
+def fact_problems(schema: dict) -> list[str]:
+    """What is wrong with the form's fact declarations, in words a designer understands."""
+    problems, seen = [], {}
+    for field, prop in (schema.get("properties") or {}).items():
+        if not isinstance(prop, dict) or FACT_KEY not in prop:
+            continue
+        decl = prop[FACT_KEY]
+        where = f"field '{field}': {FACT_KEY}"
+        if not isinstance(decl, dict) or set(decl) - {"name", "positive", "negative"}:
+            problems.append(f"{where} must be an object with \"name\", \"positive\" and optionally \"negative\"")
+            continue
+        name = decl.get("name")
+        if name not in FACT_NAMES:
+            problems.append(f"{where} names fact '{name}', which statistics do not know "
+                            f"(known: {', '.join(sorted(FACT_NAMES))})")
+            continue
+        if name in seen:
+            problems.append(f"{where} records fact '{name}' already recorded by field '{seen[name]}' of this form")
+        seen[name] = field
+        choices = field_choices(prop)
+        if choices is None:
+            problems.append(f"{where}: the field is not a choice (oneOf, enum or boolean), so no value can be "
+                            "judged positive")
+            continue
+        for key in ("positive", "negative"):
+            values = decl.get(key)
+            if key == "negative" and values is None:
+                continue
+            if not isinstance(values, list) or (key == "positive" and not values):
+                problems.append(f"{where}: \"{key}\" must be a list of the field's choice values")
+                continue
+            unknown = [v for v in values if not any(v == c and type(v) is type(c) for c in choices)]
+            if unknown:
+                problems.append(f"{where}: {key} value(s) {', '.join(map(repr, unknown))} are not among the "
+                                f"field's choices ({', '.join(map(repr, choices))})")
+        both = set(_hashable(decl.get("positive"))) & set(_hashable(decl.get("negative")))
+        if both:
+            problems.append(f"{where}: {', '.join(map(repr, sorted(both, key=str)))} is both positive and negative")
+    return problems

@@ -38,6 +38,7 @@ from .case_services import CaseStarter, DbCaseNumbers, InstanceSummary, LogNotif
 from .models import NO_DUE, Deadline, Event, HumanTask, Incident, Instance, InstanceState, ProcessVersion
 from .inbox import InboxMixin
 from .queries import CaseQueries
+from .review.facts import record_facts
 from .views import describe_driver, task_dict
 from .spec import Serializer
 
@@ -287,6 +288,7 @@ class ComplaintService(CaseQueries, InboxMixin):
             runtime.complete_user_task(wf, task_id, data)
             runtime.advance(wf, steplog)
         row.status, row.completed_at, row.completed_by = "completed", now, actor
+        record_facts(s, inst, pv.forms.get(form) if form else None, data, now)   # for statistics
         driver = {"task": row.task_spec, "name": row.name, "role": row.role, "data": data}
         result = self._finish(s, case, steplog, now, "task_completed", actor, driver, task_id)
         # A claim (inbox.claim_task, its own short transaction) may have been committed while
