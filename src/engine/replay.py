@@ -39,6 +39,8 @@ class ReplayReport:
     chain_summary: str = ""                             # ChainCheck.describe()
     differences: list[dict] = field(default_factory=list)   # every query-side difference
     notes: list[str] = field(default_factory=list)          # what could not be checked, and why
+    # the rebuilt workflow itself (review/at_event.py draws its path); not part of as_dict
+    workflow: object = field(default=None, repr=False, compare=False)
 
     def as_dict(self):
         return {"instance_id": self.instance_id, "events": self.events, "replayed_until": self.replayed_until,
@@ -172,6 +174,7 @@ def replay_instance(service, session, inst, *, until: int | None = None) -> Repl
             expected.after_step(wf, group)
     if wf is not None:
         report.state = _summarise(wf, pv)
+    report.workflow = wf
     if until is not None:
         return report
     if report.consistent is False:
