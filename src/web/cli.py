@@ -294,10 +294,18 @@ def tick(obj, as_json, quiet):
 
 @cli.command()
 @click.argument("ref")
+@click.option("--readable", is_flag=True, help="Each event as a sentence in Chinese, with the forms' titles and labels.")
+@click.option("--masked", is_flag=True, help="With --readable: hide the complainant's identity (（保密）).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def history(obj, ref, as_json):
+def history(obj, ref, readable, masked, as_json):
     """The case's event log: who did what, when, with what data."""
+    if readable:
+        from ..engine.review.history import readable_history
+        rows = readable_history(obj.service, ref, may_see_identity=not masked, names=_user_names(),
+                                roles=_roles())
+        emit(rows, as_json, _print_readable)
+        return
     rows = obj.service.history(ref)
 
     def text(rows):
@@ -307,17 +315,35 @@ def history(obj, ref, as_json):
 
 
 @cli.command()
-@click.argument("ref")
+@click.argument("ref", required=False)
 @click.option("--verify", is_flag=True, help="Compare the rebuilt state and the query side with the stored ones.")
 @click.option("--until", type=int, help="Show the case as it was after event N.")
 @click.option("--require-key", is_flag=True,
               help="With --verify: fail if any event is only unkeyed-hashed with no keyed event after it "
                    "(for databases whose every case was written since keyed chaining).")
+@click.option("--all", "all_cases", is_flag=True, help="With --verify: check every case (or those selected).")
+@click.option("--process", "process_id", help="With --all: only cases of this procedure.")
+@click.option("--since", help="With --all: only cases received on or after this day (YYYY-MM-DD, Beijing time).")
+@click.option("--user", default="cli", show_default=True, help="Who ran the check (kept with each result).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def replay(obj, ref, verify, until, require_key, as_json):
-    """Rebuild a case from its event log alone."""
+def replay(obj, ref, verify, until, require_key, all_cases, process_id, since, user, as_json):
+    """Rebuild a case from its event log alone (or, with --verify --all, check many)."""
+    if all_cases:
+        if ref or until is not None:
+            raise InvalidInput("--all checks many cases: give no REF and no --until")
+        if not verify:
+            raise InvalidInput("--all needs --verify (replay --verify --all)")
+        _verify_all(obj, process_id, since, user, as_json)
+        return
+    if process_id or since:
+        raise InvalidInput("--process and --since select cases for --verify --all")
+    if not ref:
+        raise InvalidInput("give a case (REF: instance id or case number), or --verify --all")
     report = obj.service.replay(ref, until=until)
+    if verify and until is None:
+        from ..engine.review.verify import record_verification
+        record_verification(obj.service, report, actor=user)     # kept for the reviewer's badge
     unprotected = (report.chain or {}).get("unprotected_events", 0)
 
     def text(r):
@@ -356,6 +382,75 @@ def replay(obj, ref, verify, until, require_key, as_json):
     emit(report.as_dict(), as_json, text)
     if verify and until is None and (report.consistent is not True or (require_key and unprotected)):
         sys.exit(7)
+
+
+def _verify_all(obj, process_id, since, user, as_json):
+    """`replay --verify --all`: every selected case, a progress bar on a terminal, a summary."""
+    from datetime import date as _date
+    from ..engine.review.verify import verify_all
+    day = None
+    if since:
+        try:
+            day = _date.fromisoformat(since)
+        except ValueError:
+            raise InvalidInput(f"--since must be a day such as 2026-05-01, not '{since}'") from None
+    bar = None
+    show_bar = not as_json and sys.stderr.isatty()
+
+    def progress(n, total):
+        nonlocal bar
+        if not show_bar:
+            return
+        if bar is None:
+            bar = click.progressbar(length=total, label="verifying", file=sys.stderr)
+            bar.__enter__()
+        bar.update(1)
+
+    try:
+        result = verify_all(obj.service, actor=user, process_id=process_id, since=day, progress=progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+    def text(r):
+        click.echo(f"checked {r['checked']} case(s): {r['consistent']} consistent, "
+                   f"{len(r['inconsistent'])} inconsistent")
+        for c in r["inconsistent"]:
+            click.echo(f"  INCONSISTENT {c['case_number'] or c['instance_id']}: {c['summary']}")
+    emit(result, as_json, text)
+    if result["inconsistent"]:
+        sys.exit(7)
+
+
+def _user_names():
+    """(display name, role) of a login from the users file (or the demo users), for the
+    readable history; None when the directory cannot be read."""
+    try:
+        from .users import load_users
+        directory = load_users(os.environ.get("COMPLAINTFLOW_USERS_FILE") or None)
+    except Exception:          # a readable history without names still reads
+        return None
+
+    def names(login):
+        user = directory.get(login)
+        if user is None:
+            return None
+        return user.name, (sorted(user.roles)[0] if user.roles else None)
+    return names
+
+
+def _roles():
+    from .app import load_roles
+    return load_roles() or None
+
+
+def _print_readable(rows):
+    for e in rows:
+        click.echo(f"{e['seq']:>4}  {e['at_local']}  {e['sentence']}")
+        for f in e["fields"]:
+            click.echo(f"        {f['title']}：{f['value']}")
+        for c in e["changes"]:
+            click.echo(f"        变更 {c['title']}：{c['before']} → {c['after']}")
 
 
 @cli.command()
@@ -435,6 +530,7 @@ cli.add_command(calendar)
 cli.add_command(layout_cmd)
 cli.add_command(draw_cmd)
 cli.add_command(hash_password_cmd)
+from .cli_export import export_cmd; cli.add_command(export_cmd)  # noqa: E402,E702  (the dossier, 归档)
 
 
 def main():

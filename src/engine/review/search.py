@@ -38,10 +38,18 @@ def search_cases(service, *, case_number=None, process_id=None, received_from=No
     if not 1 <= int(limit) <= PAGE_MAX or int(offset) < 0:
         raise InvalidInput(f"limit must be 1..{PAGE_MAX} and offset 0 or more")
     q = select(Instance.__table__)     # plain rows: a page needs no ORM objects
+    # A legal state is rare (most cases have none): with it, read its index (legal_state,
+    # received_at) and check the other columns on those few rows. Left to itself SQLite
+    # walks a common column's index instead and filters out almost every row it reads
+    # (18 ms instead of 3 at 100,000 cases); `col || ''` keeps a column's index out of the
+    # choice on SQLite and PostgreSQL alike, with the same meaning for equality.
+    steer = legal_state not in (None, "") and case_number in (None, "")
     for column, value in ((Instance.case_number, case_number), (Instance.process_id, process_id),
                           (Instance.status, status), (Instance.category, category),
                           (Instance.department, department), (Instance.legal_state, legal_state)):
         if value not in (None, ""):
+            if steer and column is not Instance.legal_state:
+                column = column.op("||")("")
             q = q.where(column == str(value).strip())
     if breached is not None:
         q = q.where(Instance.breached.is_(bool(breached)))

@@ -30,15 +30,20 @@ BATCH = 200
 
 def verify_case(service, instance_id: str, *, actor: str) -> dict:
     with service.sessions() as s:
-        inst = service._find_case(s, instance_id)
-        case_id, case_number = inst.id, inst.case_number
-    report = service.replay(case_id)
+        case_id = service._find_case(s, instance_id).id
+    return record_verification(service, service.replay(case_id), actor=actor)
+
+
+def record_verification(service, report, *, actor: str) -> dict:
+    """Store the result of a full replay (`service.replay(id)`, no `until`) as a Verification."""
     consistent = report.consistent is True
     head = ((report.chain or {}).get("head") or {}).get("hash")
     summary = None if consistent else describe_difference(report.first_difference)
-    row = Verification(instance_id=case_id, checked_at=service.clock.now(), checked_by=actor or "system",
-                       consistent=consistent, events=report.events, chain_head=head, summary=summary)
+    row = Verification(instance_id=report.instance_id, checked_at=service.clock.now(),
+                       checked_by=actor or "system", consistent=consistent, events=report.events,
+                       chain_head=head, summary=summary)
     with service.uow() as s:
+        case_number = s.execute(select(Instance.case_number).where(Instance.id == report.instance_id)).scalar()
         s.add(row)
         s.flush()
         out = _row_dict(row, case_number)
