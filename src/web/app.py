@@ -215,6 +215,8 @@ def create_app(service: ComplaintService | None = None, *, users: UserDirectory 
     from .pages import pages
     app.register_blueprint(pages)
     app.register_blueprint(api)
+    from .review_pages import review
+    app.register_blueprint(review)
     install_sign_in_limits(app, ctx, settings)
     return app
 
