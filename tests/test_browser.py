@@ -128,7 +128,7 @@ def test_a_complaint_from_registration_through_the_inbox_to_the_case_page(live, 
     page.wait_for_selector("#diagram svg")
     assert page.locator('#diagram [data-element="investigate"][data-state="done"]').count() == 1
     assert page.locator('#diagram [data-element="agree_solution"][data-state="current"]').count() == 1
-    assert "完成「调查核实」" in page.inner_text("ol.timeline")
+    assert "完成了「调查核实」" in page.inner_text("ol.timeline")
     assert "（保密）" in page.inner_text("dl.summary")            # the department does not see identity
     shot(page, "case")
     sign_out(page)

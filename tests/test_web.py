@@ -167,7 +167,7 @@ def test_the_case_page_shows_timeline_deadlines_and_the_diagram_with_the_path(as
     case = only_case(svc)
     accept(svc, case["instance_id"])
     page = as_user("department").get(f"/cases/{case['case_number']}").get_data(as_text=True)
-    assert "完成「初步核实」" in page and "reception" in page                    # who, what
+    assert "李客服（客服接待）完成了「初步核实」" in page                          # who (name, role), what
     assert 'data-deadline="promised"' in page and "进行中" in page
     assert '<svg' in page and 'data-element="preliminary_check" data-state="done"' in page
     assert 'data-element="investigate" data-state="current"' in page

@@ -23,6 +23,7 @@ from ..engine.confidentiality import identity_fields, identity_values, may_see_i
 from ..engine.clock import iso
 from ..engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..engine.inbox import INBOX_STATUSES
+from ..engine.review.history import readable_history
 from . import formgen
 from .app import int_param, local_time
 from .i18n import LANGS, translate
@@ -45,6 +46,12 @@ def t(key, **kw):
 
 def my_roles() -> set[str]:
     return set(g.user.roles)
+
+
+def is_reviewer() -> bool:
+    """Holds a role marked `"reviews": true` in roles.json: reads every case of every
+    procedure (each reading logged), acts on none."""
+    return any((g.ctx.roles.get(r) or {}).get("reviews") is True for r in my_roles())
 
 
 @pages.before_app_request
@@ -160,6 +167,8 @@ def language(code):
 @pages.get("/")
 def inbox():
     roles = my_roles()
+    if is_reviewer() and all((g.ctx.roles.get(r) or {}).get("reviews") for r in roles):
+        return redirect(url_for("review.search"))        # a reviewer has no tasks: straight to the search
     status = request.args.get("status", "all")
     if status not in INBOX_STATUSES:
         status = "all"
@@ -225,7 +234,10 @@ class CaseView:
         self.meta = self.detail["meta"]
         start_role = self.meta.get("start_role")
         _, task_roles = svc().case_roles(self.id)
-        if not (my_roles() & (task_roles | {start_role})):
+        self.reviewing = is_reviewer()
+        if self.reviewing:          # reads every case, and every reading is on record
+            svc().log_access(g.user.login, action, self.summary.get("case_number") or self.id, True, "compliance review")
+        elif not (my_roles() & (task_roles | {start_role})):
             hide("case", action, self.summary.get("case_number") or self.id,
                  f"no role of {g.user.login} ({', '.join(sorted(my_roles()))}) works on this case")
         self.hidden = identity_fields(self.detail["forms"])
@@ -235,6 +247,18 @@ class CaseView:
     @cached_property
     def history(self) -> list[dict]:
         return svc().history(self.id)
+
+    @cached_property
+    def readable(self) -> list[dict]:
+        """The readable history (engine.review.history): one Chinese sentence per event, the
+        submitted fields by title, the changes; `raw_json` is the stored event, masked like
+        everything else the user reads, for the 原始数据 toggle."""
+        rows = readable_history(svc(), self.id, may_see_identity=self.sees_identity, names=_names, roles=g.ctx.roles)
+        for row in rows:
+            row["fields"] = self.mask(row.get("fields") or [])
+            row["changes"] = self.mask(row.get("changes") or [])
+            row["raw_json"] = json.dumps(self.mask(row.get("raw")), ensure_ascii=False, indent=2, default=str)
+        return rows
 
     def mask(self, value):
         if self.sees_identity or not self.hidden:
@@ -261,34 +285,6 @@ class CaseView:
         return [(props[k]["title"], display(v, props[k])) for k, v in self.data.items()
                 if k in props and v not in (None, "", [], {})]
 
-    def timeline(self) -> list[dict]:
-        rows = []
-        for e in self.history:
-            p = e["payload"] or {}
-            kind = e["kind"]
-            if kind == "handler_called" and not str(p.get("handler", "")).startswith(("notify.", "deadline.", "case.")):
-                continue
-            what = t(f"event_{kind}")
-            detail = None
-            if kind == "started":
-                detail = self.mask(p.get("data"))
-            elif kind == "task_completed":
-                what = f"{t('event_task_completed')}「{p.get('name')}」"
-                detail = self.mask(p.get("data"))
-            elif kind == "timer_fired":
-                what = f"{t('event_timer_fired')}「{p.get('name') or p.get('task')}」"
-            elif kind == "handler_called":
-                out = p.get("outputs") if isinstance(p.get("outputs"), dict) else {}
-                what = f"{t('event_handler_called')}：{p.get('handler')}"
-                if "message" in out:
-                    detail = self.mask({"to": out.get("to"), "message": out.get("message")})
-                elif "error" in p:
-                    detail = {"error": p["error"]}
-            elif kind == "incident":
-                detail = {"message": p.get("message")}
-            rows.append({"seq": e["seq"], "at": e["at"], "actor": e["actor"], "what": what, "detail": detail})
-        return rows
-
     def diagram(self) -> str:
         path = self.detail["path"]
         names = {k: g.ctx.role_name(k, g.lang) for k in g.ctx.roles}
@@ -302,6 +298,12 @@ class CaseView:
         return [e["payload"]["outputs"]["message"] for e in self.history
                 if e["kind"] == "handler_called" and isinstance(e["payload"].get("outputs"), dict)
                 and e["payload"]["outputs"].get("kind") in ("acknowledgement", "receipt")]
+
+
+def _names(login: str):
+    """(display name, role id) of a login for the readable history, or None."""
+    user = g.ctx.users.get(login)
+    return (user.name, min(user.roles)) if user else None
 
 
 def display(value, prop: dict) -> str:
@@ -322,9 +324,10 @@ def display(value, prop: dict) -> str:
 
 @pages.get("/cases/<ref>")
 def case_page(ref):
+    from .review_pages import badge_for
     view = CaseView(ref, "view_case")
     registered = request.args.get("registered") == "1"
-    return render_template("case.html", view=view, case=view.summary, registered=registered)
+    return render_template("case.html", view=view, case=view.summary, registered=registered, badge=badge_for(view))
 
 
 # --- tasks ---------------------------------------------------------------------------------
