@@ -530,6 +530,7 @@ cli.add_command(calendar)
 cli.add_command(layout_cmd)
 cli.add_command(draw_cmd)
 cli.add_command(hash_password_cmd)
+from .cli_stats import stats_cmd; cli.add_command(stats_cmd)  # noqa: E402,E702  (docs/statistics.md)
 from .cli_export import export_cmd; cli.add_command(export_cmd)  # noqa: E402,E702  (the dossier, 归档)
 
 
