@@ -198,6 +198,8 @@ class _Reader:
                      for n, c in (p.get("changes") or {}).items()]
             sentence = "按新公布的节假日安排重新计算时限：" + "；".join(moved) if moved else "重新计算了时限"
             updates = {"deadlines": p.get("deadlines")} if p.get("deadlines") is not None else {}
+        elif kind == "event_unhandled":
+            sentence = f"发出的事件「{p.get('name') or p.get('event')}」无环节等待，未产生作用"
         else:
             sentence = f"{who}：{kind}"
         changes = self.apply(updates) if updates else []
