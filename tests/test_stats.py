@@ -281,3 +281,63 @@ def test_deploy_refuses_a_fact_declaration_that_does_not_fit_its_field(service, 
     messages = [p.message for p in service.validate([folder]).problems]
     assert any("positive value(s) '满意' are not among the field's choices ('yes', 'no')" in m for m in messages)
     assert any("names fact 'happiness', which statistics do not know" in m for m in messages)
+
+
+DEMO_HASH = ("scrypt:32768:8:1$TG8PIssGRUyNKzfN$87b2da3ef6ac9e7c00eb3ec76b8f24e4922de801a403cf50e5aeaaf5047c6fe964ec"
+             "3701978ee4c49f62fd39851253058d35b20f4c06d030365be25dce46b2ad")     # "demo", as in data/users/demo.toml
+
+
+def test_the_stats_page_for_reviewers_and_managers_with_charts_and_downloads(walked, tmp_path):
+    import re
+    import openpyxl
+    from complaintflow.web.app import create_app, load_roles
+    from complaintflow.web.users import load_users
+    svc, _ = walked
+    roles = load_roles(PROCESSES)
+    people = {"zhang": ["reviewer"], "wu": ["manager"], "li": ["reception"]}
+    users = tmp_path / "users.toml"
+    users.write_text("".join(f'[users.{login}]\nname = "{login}"\nroles = {json.dumps(r)}\npassword_hash = "{DEMO_HASH}"\n\n'
+                             for login, r in people.items()), encoding="utf-8")
+    app = create_app(svc, users=load_users(users, set(roles)), roles=roles, secret_key="test", testing=True)
+
+    def signed_in(login):
+        client = app.test_client()
+        page = client.get("/login").get_data(as_text=True)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        assert client.post("/login", data={"login": login, "password": "demo", "csrf_token": csrf}).status_code == 302
+        return client
+
+    reviewer = signed_in("zhang")
+    page = reviewer.get("/stats")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'href="/stats"' in html                                          # the header links it
+    assert html.count("<svg") == 2 and "chart-month" in html and "chart-breakdown" in html
+    assert html.count('class="bar bar-received"') == 4                       # four months
+    assert "产品质量" in html and "按月受理量与办结量" in html
+    total = re.search(r'<tr class="total"[^>]*>(.*?)</tr>', html, re.S).group(1)
+    cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", total)
+    assert cells[:4] == ["合计", "7", "5", "71.4%"]
+
+    by_proc = reviewer.get("/stats?by=procedure&process=medical_insurance&from=2026-09-01").get_data(as_text=True)
+    assert "25.0%" not in by_proc and "0.0%" in by_proc                   # from September: reply 0 of 3 met
+
+    csv_body = reviewer.get("/stats.csv").get_data().decode("utf-8-sig")
+    read = list(csv.reader(io.StringIO(csv_body)))
+    headers, rows = table(statistics(svc, now=at(NOW)))
+    assert read[0] == headers and read[-1][:4] == ["合计", "7", "5", str(round(5 / 7, 4))]
+    xlsx = reviewer.get("/stats.xlsx?by=category")
+    assert xlsx.headers["Content-Disposition"].endswith('by-category.xlsx"')
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.get_data())).active
+    values = [[c.value for c in r] for r in sheet.iter_rows()]
+    assert values[0][:3] == ["类别", "受理量", "办结量"] and values[-1][:4] == ["合计", 7, 5, round(5 / 7, 4)]
+
+    assert signed_in("wu").get("/stats").status_code == 200                   # managers too
+    clerk = signed_in("li")
+    assert 'href="/stats"' not in clerk.get("/").get_data(as_text=True)
+    for path in ("/stats", "/stats.csv", "/stats.xlsx"):
+        assert clerk.get(path).status_code == 403
+    refused = [e for e in svc.access_log(refused_only=True) if e["user"] == "li"]
+    assert {e["action"] for e in refused} == {"view_stats", "download_stats"}
+    assert reviewer.get("/stats?from=May").status_code == 400
+    assert reviewer.get("/stats?by=weekday").status_code == 400

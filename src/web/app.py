@@ -215,6 +215,7 @@ def create_app(service: ComplaintService | None = None, *, users: UserDirectory 
     from .pages import pages
     app.register_blueprint(pages)
     app.register_blueprint(api)
+    from .stats_pages import stats; app.register_blueprint(stats)   # noqa: E702  (统计, docs/statistics.md)
     from .review_pages import review
     app.register_blueprint(review)
     install_sign_in_limits(app, ctx, settings)
