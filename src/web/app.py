@@ -215,6 +215,8 @@ def create_app(service: ComplaintService | None = None, *, users: UserDirectory 
     from .pages import pages
     app.register_blueprint(pages)
     app.register_blueprint(api)
+    from .dossier_pages import dossier_pages      # the case dossier (归档) downloads
+    app.register_blueprint(dossier_pages)
     from .stats_pages import stats; app.register_blueprint(stats)   # noqa: E702  (统计, docs/statistics.md)
     from .review_pages import review
     app.register_blueprint(review)
