@@ -1,6 +1,7 @@
 """The reviewer's pages in a real headless Chromium (Debian's chromium, driven by Playwright):
 a reviewer signs in, searches, opens a case, reads its history (no line wider than the page),
-checks it (the badge), steps through its replay and sees the diagram change.
+checks it (the badge), steps through its replay and sees the diagram change, opens the
+statistics with their charts and downloads the case's dossier (PDF).
 
 COMPLAINTFLOW_SCREENSHOTS=docs/screenshots keeps pictures of the reviewer pages
 (`COMPLAINTFLOW_SCREENSHOTS=docs/screenshots ./scripts/test.sh tests/test_review_browser.py`).
@@ -88,6 +89,20 @@ def test_a_reviewer_finds_reads_checks_and_replays_a_case(cases, page):
     assert page.locator("#step-forward").count() == 0
     page.click("#step-back")
     page.wait_for_selector(f'#replay[data-until="{total - 1}"]')
+
+    # the statistics with their charts (stats_pages.py), from the header
+    page.click("header nav a:has-text('统计')")
+    page.wait_for_selector("#stats-table")
+    assert "受理量" in page.inner_text("#stats-table")
+    assert page.locator("figure svg").count() >= 2
+
+    # the dossier of the case (dossier_pages.py): a PDF holding the case number and its history
+    page.goto(f"{base}/cases/{a.case_number}")
+    with page.expect_download() as download:
+        page.click("#dossier-pdf")
+    from pypdf import PdfReader
+    pdf = "".join(p.extract_text() for p in PdfReader(download.value.path()).pages)
+    assert a.case_number in pdf and "调查核实" in pdf
 
     log = [(r["user"], r["action"]) for r in service.access_log(limit=500)]
     assert ("reviewer", "view_case") in log and ("reviewer", "replay_case") in log and ("reviewer", "verify_case") in log
