@@ -25,7 +25,6 @@ import csv
 import io
 import json
 from datetime import date
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -33,7 +32,7 @@ from click.testing import CliRunner
 from complaintflow.engine.clock import parse_instant
 from complaintflow.engine.errors import InvalidInput
 from complaintflow.engine.review.stats import statistics, table
-from conftest import PROCESSES, TEST_CHAIN_KEY, copy_fixture, open_task
+from conftest import PROCESSES, open_task
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 
@@ -84,11 +83,6 @@ def mi_answer(svc, case):
     do(svc, case, "investigate", INVESTIGATED)
     do(svc, case, "handling_opinion", OPINION)
     assert do(svc, case, "reply", {"reply_form": "written", "reply_content": "已责令退还"}).status == "completed"
-
-
-@pytest.fixture(scope="module")
-def walked_cache():
-    return {}
 
 
 def walk(svc, clock):
@@ -216,6 +210,7 @@ def test_ranges_procedures_and_dimensions(walked):
 def test_the_fact_is_kept_with_the_task_and_follows_the_latest_answer(walked):
     svc, cases = walked
     from sqlalchemy import select
+    from complaintflow.engine.forms import fact_declarations
     from complaintflow.engine.models import CaseFact
     with svc.sessions() as s:
         facts = {(r.instance_id, r.name): (r.value, r.positive, r.recorded_at) for r in s.execute(select(CaseFact)).scalars()}
@@ -224,6 +219,21 @@ def test_the_fact_is_kept_with_the_task_and_follows_the_latest_answer(walked):
         (cases["E2"].instance_id, "satisfaction"): ("no", False, at("2026-05-14T10:00")),
         (cases["E3"].instance_id, "satisfaction"): ("yes", True, at("2026-10-12T10:00")),
     }
+    # mediation outcomes as the market regulator's `mediate` form records them (agreement,
+    # terminate, appraisal — the last not an outcome yet): counted only where judged
+    decl = {d.name: d for d in fact_declarations(json.loads(
+        (PROCESSES / "forms" / "market_regulator" / "mediate.json").read_text(encoding="utf-8")))}["mediation"]
+    assert [decl.judge(v) for v in ("agreement", "terminate", "appraisal")] == [True, False, None]
+    with svc.sessions() as s:
+        for case, value in (("M1", "agreement"), ("M2", "terminate"), ("M3", "appraisal")):
+            s.add(CaseFact(instance_id=cases[case].instance_id, name="mediation", process_id="medical_insurance",
+                           value=value, positive=decl.judge(value), recorded_at=at("2026-10-15T10:00")))
+        s.commit()
+    result = statistics(svc, by="procedure", now=at(NOW))
+    rows = {r["key"]: r for r in result["rows"]}
+    assert (rows["medical_insurance"]["mediation_success"], rows["medical_insurance"]["mediation_total"],
+            rows["medical_insurance"]["mediation_rate"]) == (1, 2, 0.5)
+    assert rows["enterprise_customer"]["mediation_rate"] is None and result["total"]["mediation_rate"] == 0.5
 
 
 def test_table_csv_and_xlsx_hold_the_same_numbers(walked, db_url, tmp_path):

@@ -44,7 +44,7 @@ def month_bars(rows: list[dict], title: str, legend: tuple[str, str]) -> Markup:
         x = width - 190 + i * 95
         parts.append(f'<rect x="{x}" y="7" width="10" height="10" fill="{colour}"/>'
                      f'<text x="{x + 14}" y="16" font-size="12" fill="{INK}">{escape(name)}</text>')
-    for frac in (0, 0.5, 1):
+    for frac in ((0, 0.5, 1) if top_value % 2 == 0 else (0, 1)):      # whole numbers on the axis
         y = top + plot_h * (1 - frac)
         parts.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" stroke="{LINE}"/>'
                      f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="{MUTED}">'
