@@ -46,7 +46,6 @@ def test_a_reviewer_finds_reads_checks_and_replays_a_case(cases, page):
     page.wait_for_selector(f'#review-results tr[data-case="{a.case_number}"]')
     assert page.locator("#review-results tr[data-case]").count() == 1
     assert page.inner_text(f'tr[data-case="{a.case_number}"] .verify-badge') == "尚未核验"
-    shot(page, "review-search")
 
     # the case: readable history, raw JSON behind a toggle, nothing wider than the page
     page.click(f"a.case-link:has-text('{a.case_number}')")
@@ -104,5 +103,14 @@ def test_a_reviewer_finds_reads_checks_and_replays_a_case(cases, page):
     pdf = "".join(p.extract_text() for p in PdfReader(download.value.path()).pages)
     assert a.case_number in pdf and "调查核实" in pdf
 
+    # every case checked in the background from the search page, with its progress and result
+    page.click("#nav-review")
+    page.click("#verify-all button[type=submit]")
+    page.wait_for_selector("#bulk-result", timeout=60_000)          # the page reloads until it is done
+    assert "共核验 2 件，一致 2 件，不一致 0 件" in page.inner_text("#bulk-result")
+    assert page.locator('#review-results .verify-badge[data-verified="ok"]').count() == 2
+    shot(page, "review-search")
+
     log = [(r["user"], r["action"]) for r in service.access_log(limit=500)]
     assert ("reviewer", "view_case") in log and ("reviewer", "replay_case") in log and ("reviewer", "verify_case") in log
+    assert ("reviewer", "verify_all") in log

@@ -11,6 +11,7 @@ Identity fields are masked unless the reviewer role has `sees_identity`.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from datetime import date
@@ -22,7 +23,7 @@ from ..engine.clock import iso
 from ..engine.errors import NotFound
 from ..engine.review import at_event, search as case_search, verify
 from .app import BadParameter, int_param
-from .pages import CaseView, _category_titles, is_reviewer, refuse, svc, t
+from .pages import CaseView, _category_titles, display, is_reviewer, refuse, svc, t
 
 review = Blueprint("review", __name__)
 STATUSES = ("running", "completed", "incident")
@@ -103,11 +104,11 @@ class BulkCheck:
         with self.lock:
             return dict(self.state, running=bool(self.thread and self.thread.is_alive()))
 
-    def start(self, service, actor: str, process_id: str | None) -> bool:
+    def start(self, service, actor: str, process_id: str | None, actor_name: str | None = None) -> bool:
         with self.lock:
             if self.thread and self.thread.is_alive():
                 return False
-            self.state = {"by": actor, "process_id": process_id, "started_at": iso(service.clock.now()),
+            self.state = {"by": actor_name or actor, "process_id": process_id, "started_at": iso(service.clock.now()),
                           "done": 0, "total": None, "result": None, "error": None}
             self.thread = threading.Thread(target=self._run, args=(service, actor, process_id),
                                            name="complaintflow-verify", daemon=True)
@@ -140,7 +141,7 @@ def _job() -> BulkCheck:
 def verify_all():
     _reviewers_only("verify_all")
     process_id = (request.form.get("process") or "").strip()[:100] or None
-    started = _job().start(svc(), g.user.login, process_id)
+    started = _job().start(svc(), g.user.login, process_id, g.user.name)
     svc().log_access(g.user.login, "verify_all", process_id, True, "compliance review" if started else "already running")
     flash(t("verify_started" if started else "verify_busy"), "ok" if started else "error")
     return redirect(url_for("review.search"), 303)
@@ -184,11 +185,11 @@ def replay(ref):
     except ValueError:
         diagram = ""
     props = view.properties()
-    from .pages import display
     data = view.mask({k: v for k, v in (at.get("data") or {}).items() if k != "deadlines"})
-    rows = [(props[k]["title"] if k in props else k, display(v, props.get(k) or {})) for k, v in data.items()
-            if v not in (None, "", [], {})]
+    rows = [(props[k]["title"], display(v, props[k])) for k, v in data.items()   # as the forms name them
+            if k in props and v not in (None, "", [], {})]
+    raw = json.dumps(data, ensure_ascii=False, indent=2, default=str)           # everything, behind 原始数据
     number = view.summary.get("case_number") or view.id
     return render_template("review_replay.html", view=view, case=view.summary, at=at, until=until, total=total,
-                           diagram=diagram, data_rows=rows, ref=number,
+                           diagram=diagram, data_rows=rows, raw_data=raw, ref=number,
                            event=next((e for e in view.readable if e["seq"] == until), None))
