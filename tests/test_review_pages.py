@@ -223,3 +223,12 @@ def test_the_raw_data_is_pretty_printed_chinese_and_masked(as_user, svc, clock):
     raw = page[page.index("<pre>") + 5:page.index("</pre>")]
     assert "很长的投诉内容" in raw and "\\u" not in raw and "\n  " in raw     # Chinese, indented
     assert "王女士" not in raw and "（保密）" in raw
+
+
+def test_the_reviewer_pages_in_english(as_user, cases):
+    reviewer = as_user("reviewer")
+    reviewer.get("/lang/en")
+    page = text(reviewer.get("/review"))
+    assert "Find cases" in page and "Check cases" in page and "not checked yet" in page
+    replay = text(reviewer.get(f"/cases/{cases[0].case_number}/replay?until=2"))
+    assert f"Replay of {cases[0].case_number}: after event 2 of" in replay and "next event →" in replay
