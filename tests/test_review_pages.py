@@ -215,6 +215,22 @@ def test_a_tampered_case_shows_its_first_difference(as_user, svc, cases):
     page = text(reviewer.get(f"/cases/{a.case_number}"))
     badge = page[page.index('data-verified="bad"'):]
     assert "✗ 不一致" in badge and "第 1 条事件" in badge[:600]            # where it first differs, in words
+    replay = text(reviewer.get(f"/cases/{a.case_number}/replay?until=3"))
+    assert 'data-verified="bad"' in replay                                 # the badge on the replay too
+
+
+def test_a_log_that_cannot_be_replayed_says_so_on_the_replay(as_user, svc, cases):
+    from sqlalchemy import select
+    from complaintflow.engine.models import Event
+    a = cases[0]
+    with svc.sessions() as s:
+        event = s.execute(select(Event).where(Event.instance_id == a.instance_id, Event.kind == "task_completed")
+                          ).scalars().first()
+        event.payload = dict(event.payload, data=dict(event.payload["data"], outcome="rejected"))
+        seq = event.seq
+        s.commit()
+    replay = text(as_user("reviewer").get(f"/cases/{a.case_number}/replay?until={seq}"))
+    assert 'id="replay-problem"' in replay and "无法按事件日志回放到此处" in replay
 
 
 def test_the_raw_data_is_pretty_printed_chinese_and_masked(as_user, svc, clock):

@@ -151,6 +151,7 @@ TEXT = {
     "nothing": ("无", "none"),
     "changed": ("数据变更", "Changed"),
     "raw_data": ("原始数据", "Raw data"),
+    "replay_problem": ("无法按事件日志回放到此处，显示的是能重建的部分：", "The log could not be replayed this far; shown is what could be rebuilt: "),
 }
 
 

@@ -191,5 +191,5 @@ def replay(ref):
     raw = json.dumps(data, ensure_ascii=False, indent=2, default=str)           # everything, behind 原始数据
     number = view.summary.get("case_number") or view.id
     return render_template("review_replay.html", view=view, case=view.summary, at=at, until=until, total=total,
-                           diagram=diagram, data_rows=rows, raw_data=raw, ref=number,
+                           diagram=diagram, data_rows=rows, raw_data=raw, ref=number, badge=badge_for(view),
                            event=next((e for e in view.readable if e["seq"] == until), None))
