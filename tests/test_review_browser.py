@@ -70,6 +70,8 @@ def test_a_reviewer_finds_reads_checks_and_replays_a_case(cases, page):
     current = page.locator('#diagram [data-state="current"]')
     assert page.locator('#diagram [data-element="agree_solution"][data-state="current"]').count() == 1
     assert page.locator('#diagram [data-element="investigate"][data-state="done"]').count() == 1
+    assert page.locator('#replay .verify-badge[data-verified="ok"]').count() == 1
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     shot(page, "review-replay")
     # jump to the first event from the history list
     page.click("#event-1 a.jump")
