@@ -125,7 +125,7 @@ def stats_page():
 @stats.get("/stats.csv")
 def stats_csv():
     q = _query("download_stats")
-    body = csv_text(_figures(q), g.lang)
+    body = csv_text(_figures(q))                   # downloads: Chinese headers, whatever the page's language
     return Response(body.encode("utf-8"), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{_filename(q, "csv")}"'})
 
@@ -133,7 +133,7 @@ def stats_csv():
 @stats.get("/stats.xlsx")
 def stats_xlsx():
     q = _query("download_stats")
-    return Response(xlsx_bytes(_figures(q), g.lang),
+    return Response(xlsx_bytes(_figures(q)),
                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="{_filename(q, "xlsx")}"'})
 
