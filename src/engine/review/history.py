@@ -57,7 +57,8 @@ LEGAL_STATES = {"accepted": "受理", "not_accepted": "不予受理", "deemed_ac
                 "mediation_agreed": "调解达成协议", "mediation_terminated": "终止调解", "settled": "已和解",
                 "transferred": "移送", "withdrawn": "撤回投诉", "split": "拆分办理", "litigation": "诉讼",
                 "medical_accident_procedure": "医疗事故处理程序", "people_mediation": "人民调解",
-                "reported_to_police": "移送公安", "reclassified_major": "改为重大投诉"}
+                "reported_to_police": "移送公安", "reclassified_major": "改为重大投诉", "case_filed": "立案",
+                "not_filed": "不予立案", "refused": "不予受理"}
 DEADLINE_STATUS = {"met": "按时完成", "breached": "已超期", "open": "计时中", "paused": "已暂停"}
 UNITS = {"workdays": "个工作日", "days": "日", "natural_days": "日", "hours": "小时", "minutes": "分钟",
          "months": "个月"}
