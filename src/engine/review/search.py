@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 
 from ..clock import SHANGHAI, ensure_aware, iso, parse_instant
 from ..errors import InvalidInput
@@ -96,12 +96,16 @@ def _process_names(s, version_ids) -> dict:
 
 
 def _last_checks(s, ids) -> dict:
-    """The newest verification of each case on the page (index: instance_id, checked_at)."""
+    """The newest verification of each case on the page: one index probe per case
+    (verifications (instance_id, checked_at)), however often a case was checked."""
     if not ids:
         return {}
+    newest = (select(Verification.instance_id, func.max(Verification.checked_at).label("at"))
+              .where(Verification.instance_id.in_(ids)).group_by(Verification.instance_id).subquery())
+    rows = s.execute(select(Verification).join(newest, and_(Verification.instance_id == newest.c.instance_id,
+                                                            Verification.checked_at == newest.c.at))
+                     .order_by(Verification.id.desc()))
     out = {}
-    rows = s.execute(select(Verification).where(Verification.instance_id.in_(ids))
-                     .order_by(Verification.instance_id, Verification.checked_at.desc(), Verification.id.desc()))
     for v in rows.scalars():
         if v.instance_id not in out:
             out[v.instance_id] = {"consistent": bool(v.consistent), "checked_at": iso(v.checked_at),
