@@ -143,3 +143,8 @@ def browser():
     """Headless Chromium (Debian's package, driven by Playwright), one for the whole session."""
     from browser import launch_browser
     yield from launch_browser()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--long", action="store_true", default=False,
+                     help="long runs of the crash test: hundreds of worker kills instead of tens (test_crash.py)")
