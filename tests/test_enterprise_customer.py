@@ -147,6 +147,27 @@ def test_promised_time_passing_before_the_reply_gives_the_manager_a_supervision_
     assert ec.replay(case.instance_id).consistent is True
 
 
+def test_a_promised_time_passed_between_ticks_is_logged_by_the_next_action_not_lost(ec, clock):
+    """SpiffWorkflow fires an overdue timer on any action's engine step. A colleague acting
+    after the promised time but before the next tick: the timer's firing and the breach are
+    recorded in that action's step, as a tick would have recorded them."""
+    case = start(ec, promised_resolution_at="2026-05-06T09:40:00+08:00")
+    clock.set(clock.now().replace(hour=10, minute=5))                      # no tick since 09:40
+    do(ec, case, "preliminary_check", "reception_li",
+       {"outcome": "accepted", "severity": "general", "department": "品质部"})
+    assert roles_of(ec, case) == {"investigate": "department", "supervise": "manager"}
+    history = ec.history(case.instance_id)
+    step = [e for e in history if e["step"] == history[-1]["step"]]
+    assert step[0]["kind"] == "task_completed"
+    (fired,) = [e for e in step if e["kind"] == "timer_fired"]
+    assert fired["actor"] == "system" and fired["payload"]["deadline"] == "promised"
+    assert fired["payload"]["due"].startswith("2026-05-06T09:40:00")
+    (promised,) = ec.show(case.instance_id)["deadlines"]
+    assert promised["status"] == "breached" and promised["breached_at"] == "2026-05-06T02:05:00+00:00"
+    assert ec.tick()["timers_fired"] == 0                                  # it fired once
+    assert ec.replay(case.instance_id).consistent is True
+
+
 def test_dissatisfied_customer_is_handled_again_at_most_twice(ec):
     case = start(ec)
     do(ec, case, "preliminary_check", "reception_li",

@@ -454,10 +454,6 @@ def check(svc, servers: Servers, run: Run) -> dict:
             "actions_per_server": dict(by_port)}
 
 
-@pytest.mark.xfail(raises=AssertionError, strict=False, reason=(
-    "db.migrate runs Alembic's upgrade in each process that starts: three first starts on a new "
-    "PostgreSQL database create the tables at once, and the losers die with a duplicate key in "
-    "pg_type (alembic_version) before they reach deploy"))
 def test_three_servers_started_at_once_on_a_new_database_all_come_up(tmp_path, pg_server):
     db_url = pg_server.new_database()
     servers = Servers(tmp_path, db_url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
@@ -39,6 +39,7 @@ def make_engine(url: str) -> Engine:
 
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 0x436F6D70    # the advisory lock that serialises migrations on PostgreSQL
 
 
 def migrate(engine: Engine) -> None:
@@ -52,6 +53,10 @@ def migrate(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # several `serve` processes starting at once on one database: one migrates, the
+            # others wait here for it and then find the schema current (held to commit)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         tables = set(inspect(conn).get_table_names())
         if "instances" in tables and "alembic_version" not in tables:

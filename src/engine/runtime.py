@@ -322,6 +322,39 @@ def fire_due_timers(workflow: BpmnWorkflow, now: datetime) -> list[dict]:
     return fired
 
 
+def fired_timer_ids(workflow: BpmnWorkflow) -> set[str]:
+    """Ids of the timer tasks that have fired (finished by their timer)."""
+    return {str(t.id) for t in workflow.get_tasks(state=TaskState.COMPLETED)
+            if _timer_definitions(getattr(t.task_spec, "event_definition", None)) and _fired_by_timer(t)}
+
+
+def fired_timers(workflow: BpmnWorkflow, *, before: set[str]) -> list[dict]:
+    """The timers that fired inside an action other than a tick — SpiffWorkflow fires a timer
+    that is past due on any engine step, also one that starts waiting in that very step —
+    described as `fire_due_timers` describes them, so that the log and the limits record them
+    as a tick would. `before`: `fired_timer_ids` as the action began."""
+    fired = []
+    for task in workflow.get_tasks(state=TaskState.COMPLETED):
+        definitions = _timer_definitions(getattr(task.task_spec, "event_definition", None))
+        if not definitions or str(task.id) in before or not _fired_by_timer(task):
+            continue
+        element = timer_element(task)
+        value = task.internal_data.get("event_value")
+        due = value.get("next") if isinstance(value, dict) else value
+        fired.append({"task": element.name, "name": element.bpmn_name, "task_id": str(task.id),
+                      "due": parse_instant(due).isoformat() if due else None,
+                      "deadline": next((n for n in (deadline_name(d.expression) for d in definitions) if n), None)})
+    return fired
+
+
+def _fired_by_timer(task) -> bool:
+    """For an event-based gateway, whether its timer branch (not a message) was taken."""
+    if not isinstance(task.task_spec.event_definition, MultipleEventDefinition):
+        return True
+    branch = timer_element(task)
+    return any(child.task_spec is branch and not child.has_state(TaskState.CANCELLED) for child in task.children)
+
+
 def error_tasks(workflow: BpmnWorkflow):
     return workflow.get_tasks(state=TaskState.ERROR)
 

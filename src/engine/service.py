@@ -14,7 +14,7 @@ import os
 import socket
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, or_, select, update
@@ -275,7 +275,7 @@ class ComplaintService(CaseQueries, InboxMixin):
         if row.claimed_by and row.claimed_by != actor:
             raise Conflict(f"task '{row.name}' was claimed by {row.claimed_by} at {local_minute(row.claimed_at)}; "
                            "nothing was changed", by=row.claimed_by, at=row.claimed_at)
-        case = self._load(s, row.instance_id, expected_version)
+        case = self._load(s, row.instance_id, now, expected_version)
         inst, pv, wf, ids = case.inst, case.pv, case.wf, case.ids
         task = wf.get_task_from_id(uuid.UUID(task_id))
         if task is None or not task.has_state(TaskState.READY):
@@ -305,7 +305,7 @@ class ComplaintService(CaseQueries, InboxMixin):
     def retry(self, instance_id: str, actor: str) -> ActionResult:
         now = self.clock.now()
         with self.uow() as s:
-            case = self._load(s, instance_id)
+            case = self._load(s, instance_id, now)
             if not runtime.error_tasks(case.wf) and case.inst.status != "incident":
                 raise Conflict(f"case {case.inst.case_number or case.inst.id} has no open incident to retry")
             steplog = runtime.StepLog()
@@ -321,7 +321,7 @@ class ComplaintService(CaseQueries, InboxMixin):
             raise InvalidInput("a message payload must be a JSON object")
         now = self.clock.now()
         with self.uow() as s:
-            case = self._load(s, instance_id)
+            case = self._load(s, instance_id, now)
             steplog = runtime.StepLog()
             try:
                 with engine_context(now, case.ids):
@@ -410,7 +410,7 @@ class ComplaintService(CaseQueries, InboxMixin):
 
     def _tick_one(self, instance_id, now) -> int:
         with self._leased(instance_id) as s:
-            case = self._load(s, instance_id)
+            case = self._load(s, instance_id, now)
             inst = case.inst
             steplog = runtime.StepLog()
             with engine_context(now, case.ids):
@@ -421,11 +421,8 @@ class ComplaintService(CaseQueries, InboxMixin):
                     inst.lease_owner, inst.lease_until = None, None
                     return 0
                 runtime.advance(case.wf, steplog)
-            book = DeadlineBook(s, inst, self.calendar, self.clock)
-            for timer in fired:
-                name = timer.get("deadline")
-                if name and not name.endswith(".remind"):
-                    book.breach(name, now)
+            case.timers_fired |= {t["task_id"] for t in fired}   # recorded here, as the step's driver
+            self._breach(s, inst, fired, now)
             first, rest = fired[0], fired[1:]
             # further timers of the same tick come right after the driver, in firing order
             steplog.effects[0:0] = [runtime.Effect("timer_fired", extra, extra["task_id"]) for extra in rest]
@@ -458,7 +455,7 @@ class ComplaintService(CaseQueries, InboxMixin):
                     changed[row.name] = {"from": before, "to": iso(row.due_at), "provisional": row.provisional}
             if not changed:
                 return None
-            case = self._load(s, instance_id)
+            case = self._load(s, instance_id, now)
             variable = book.as_variable()
             steplog = runtime.StepLog()
             with engine_context(now, case.ids):
@@ -470,6 +467,14 @@ class ComplaintService(CaseQueries, InboxMixin):
             return {"instance_id": inst.id, "case_number": inst.case_number, "changes": changed}
 
     # --- shared action plumbing -----------------------------------------------------------
+    def _breach(self, s, inst, fired, now) -> None:
+        """The limits whose timers fired are breached (reminders are not limits)."""
+        book = DeadlineBook(s, inst, self.calendar, self.clock)
+        for timer in fired:
+            name = timer.get("deadline")
+            if name and not name.endswith(".remind"):
+                book.breach(name, now)
+
     def _engine(self, s, inst, steplog):
         services = Services(clock=self.clock, case_numbers=DbCaseNumbers(self.engine), notifier=self.notifier,
                             case=InstanceSummary(inst), deadlines=DeadlineBook(s, inst, self.calendar, self.clock),
@@ -478,7 +483,8 @@ class ComplaintService(CaseQueries, InboxMixin):
                                             timeout=self.handler_timeout)
         return ComplaintScriptEngine(dispatcher)
 
-    def _load(self, s, instance_id, expected_version=None):
+    def _load(self, s, instance_id, now, expected_version=None):
+        """The case for an action dated `now` (the moment its events will carry)."""
         inst = s.get(Instance, instance_id)
         if inst is None:
             raise NotFound(f"there is no case '{instance_id}'")
@@ -487,7 +493,6 @@ class ComplaintService(CaseQueries, InboxMixin):
                            f"(version {expected_version}, now {inst.row_version}); nothing was changed — reload and try again")
         if inst.status == "completed":
             raise Conflict(f"case {inst.case_number or inst.id} is closed; nothing was changed")
-        now = self.clock.now()
         if now < inst.updated_at:
             raise InvalidInput(f"case {inst.case_number or inst.id} was last changed at {local_iso(inst.updated_at)}; "
                                f"an action dated {local_iso(now)} would come before it in the log — time only moves "
@@ -497,10 +502,15 @@ class ComplaintService(CaseQueries, InboxMixin):
         state = s.get(InstanceState, instance_id)
         spec, subs = pv.specs
         wf = self.serializer.state_from_dict(json.loads(state.state), spec, subs)
-        return Loaded(inst, pv, wf, IdSequence(inst.id, inst.id_counter), state)
+        return Loaded(inst, pv, wf, IdSequence(inst.id, inst.id_counter), state, runtime.fired_timer_ids(wf))
 
     def _finish(self, s, case: Loaded, steplog, now, kind, actor, payload, task_id) -> ActionResult:
         inst, pv, wf, ids = case.inst, case.pv, case.wf, case.ids
+        # a timer that fired inside this action, not on a tick (runtime.fired_timers), is logged
+        # and breaches its limit exactly as a tick's would
+        fired = runtime.fired_timers(wf, before=case.timers_fired)
+        steplog.effects.extend(runtime.Effect("timer_fired", f, f["task_id"]) for f in fired)
+        self._breach(s, inst, fired, now)
         state = self.serializer.state_to_dict(wf)
         # Not canonical_json: SpiffWorkflow restores task data as deltas against the parent
         # task, so tasks must stay in tree order (parents first) in the stored JSON.
@@ -616,6 +626,8 @@ class Loaded:
     wf: BpmnWorkflow
     ids: IdSequence
     state_row: InstanceState
+    # the timers that had fired when the case was loaded (runtime.fired_timer_ids)
+    timers_fired: set = field(default_factory=set)
 
 
 @dataclass(frozen=True)
