@@ -86,6 +86,8 @@ def test_readable_history_says_who_did_what_when_with_form_labels(ec, clock):
     intake = fields(h[0])
     assert intake["投诉渠道"] == "热线电话" and intake["投诉类别"] == "产品质量"         # choices by title
     assert intake["投诉人"] == "王女士" and intake["承诺解决时间"] == "2026年05月08日 17:00"
+    assert "重新处理次数" not in intake                     # initial data, not registered by anyone
+    assert {"title": "重新处理次数", "before": "—", "after": "0"} in h[0]["changes"]
     assert fields(h[4]) == {"核实结论": "受理", "投诉等级": "一般投诉", "处理部门": "品质部"}
     assert fields(h[7]) == {"解决方式": "换货", "方案内容": "换新", "客户是否同意": "是"}   # booleans 是/否
     assert fields(h[2]) == {"内容": "您的投诉已受理，受理编号 KH-2026-000001。我们承诺在 2026年05月08日 17:00 前给您答复。"}
@@ -183,6 +185,8 @@ def test_case_at_event_n_shows_tasks_timers_deadlines_and_path_as_they_were(ec, 
     (promised,) = first["deadlines"]
     assert (promised["name"], promised["status"], promised["due"]) == ("promised", "open", "2026-05-08T09:00:00+00:00")
     assert first["data"]["complainant"] == "王女士" and "outcome" not in first["data"]
+    masked = case_at(ec, case.case_number, 1, may_see_identity=False)["data"]
+    assert masked["complainant"] == "（保密）" and masked["contact"] == "（保密）"
 
     accepted = case_at(ec, case.instance_id, 5)
     assert [(t["task"], t["due"]) for t in accepted["open_tasks"]] == [("investigate", "2026-05-08T09:00:00+00:00")]

@@ -11,6 +11,8 @@ case_at(service, instance_id, until: int) -> dict
                     "paused_since", "extended", "breached_at", "completed"}],
      "data": the case data, "path": {"done", "current", "flows"} (as inbox.case_detail's),
      "problem": None, or why the log could not be replayed as far as N}
+With may_see_identity=False the identity fields of the data (and their values wherever they
+appear in it) are masked as （保密）, as in the readable history.
 
 The events of one action (one step) happen at the same moment and the engine state exists
 only between steps: the state shown is the one after the whole step event N belongs to.
@@ -30,10 +32,11 @@ from ..errors import InvalidInput
 from ..eventlog import event_dict
 from ..inbox import _path
 from ..models import Event, ProcessVersion
-from .history import local_text
+from ..confidentiality import identity_fields, identity_values, redact
+from .history import MASK, local_text
 
 
-def case_at(service, instance_id: str, until: int) -> dict:
+def case_at(service, instance_id: str, until: int, *, may_see_identity: bool = True) -> dict:
     with service.sessions() as s:
         inst = service._find_case(s, instance_id)
         total = inst.last_event_seq
@@ -78,7 +81,11 @@ def case_at(service, instance_id: str, until: int) -> dict:
         out["waiting_timers"].append({"task": element.name, "name": element.bpmn_name or element.name,
                                       "due": iso(due), "deadline": next((x for x in names if x), None)})
     out["completed"] = bool(report.state.get("completed"))
-    out["data"] = report.state.get("data") or {}
+    data = report.state.get("data") or {}
+    if not may_see_identity:
+        secret = identity_fields(pv.forms)
+        data = redact(data, secret, MASK, identity_values(data, secret))
+    out["data"] = data
     out["path"] = _path(wf, xml)
     return out
 

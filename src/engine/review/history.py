@@ -172,8 +172,11 @@ class _Reader:
         kind = e["kind"]
         fields, updates = [], {}
         if kind == "started":
-            fields = self.fields(p.get("data") or {}, self.meta.get("start_form"))
             updates = p.get("data") or {}
+            intake = ((self.forms.get(self.meta.get("start_form")) or {}).get("properties") or {})
+            # what was registered; the procedure's initial data shows among the changes only
+            fields = self.fields({k: v for k, v in updates.items() if not intake or k in intake
+                                  or k == "split_from"}, self.meta.get("start_form"))
             name = self.meta.get("name") or p.get("process_id")
             sentence = f"{who}登记了投诉，按「{name}」（第 {p.get('version')} 版）办理"
         elif kind == "task_completed":
