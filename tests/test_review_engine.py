@@ -266,3 +266,33 @@ def test_cli_verify_all_exits_7_and_history_reads_in_chinese(ec, tampered, db_ur
     assert out.exit_code == 0
     assert "reception_li（客服接待）登记了投诉" in out.output and "投诉类别：产品质量" in out.output
     assert "王女士" not in out.output and "（保密）" in out.output
+
+
+# --- a paused limit (fixture process `limits`: appraisal time is not counted) ----------------------
+
+def test_a_paused_and_resumed_limit_at_each_moment_and_in_words(service, clock, tmp_path):
+    from conftest import copy_fixture
+    service.deploy([copy_fixture(tmp_path, "limits")])
+    at(clock, "2026-03-02T09:00:00+08:00")
+    case = service.start("limits", {"subject": "奶粉中有异物", "contact": "13900000000"}, "reception")
+    do(service, case, "decide", "handler_wang", {"decision": "accept"})
+    at(clock, "2026-03-10T10:00:00+08:00")
+    do(service, case, "handle", "handler_wang", {"outcome": "appraisal"})
+    paused_at = service.show(case.instance_id)["events"]
+    at(clock, "2026-05-20T15:00:00+08:00")
+    do(service, case, "appraisal", "handler_wang", {"note": "检测报告已出"})
+    resumed_at = service.show(case.instance_id)["events"]
+    at(clock, "2026-07-14T00:00:00+08:00")
+    service.tick()
+    final = {d["name"]: d for d in service.show(case.instance_id)["deadlines"]}
+
+    def reply(n):
+        return {d["name"]: d for d in case_at(service, case.instance_id, n)["deadlines"]}["reply"]
+
+    assert reply(paused_at)["status"] == "paused" and reply(paused_at)["paused_since"] == "2026-03-10T02:00:00+00:00"
+    after = reply(resumed_at)
+    assert after["status"] == "open" and after["due"] == final["reply"]["due"]     # moved by the paused days
+    assert reply(service.show(case.instance_id)["events"])["status"] == "breached" == final["reply"]["status"]
+    sentences = [e["sentence"] for e in readable_history(service, case.instance_id, may_see_identity=True)]
+    assert any(s.startswith("系统暂停计时：「reply」") for s in sentences)
+    assert "系统恢复计时：「reply」" in sentences
