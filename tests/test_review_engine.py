@@ -148,6 +148,7 @@ def test_search_filters_each_return_the_right_cases(ec, clock):
     assert numbers(status="running") == [C, A] and numbers(status="completed") == [B]
     assert numbers(status="incident") == []
     assert numbers(breached=True) == [A] and numbers(breached=False) == [C, B]
+    assert numbers(breached="true") == [A] and numbers(breached="false") == [C, B]   # as a query string gives it
     assert numbers(category="returns") == [C]
     assert numbers(department="品质部") == [A] and numbers(department="售后部") == [C]
     assert numbers(legal_state="deemed_accepted") == [B]

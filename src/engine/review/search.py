@@ -35,8 +35,13 @@ def search_cases(service, *, case_number=None, process_id=None, received_from=No
                  limit: int = 50, offset: int = 0) -> dict:
     if status not in (None, "", *STATUSES):
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}, not '{status}'")
-    if not 1 <= int(limit) <= PAGE_MAX or int(offset) < 0:
+    try:
+        limit, offset = int(limit), int(offset)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"limit and offset must be whole numbers, not '{limit}' and '{offset}'") from None
+    if not 1 <= limit <= PAGE_MAX or offset < 0:
         raise InvalidInput(f"limit must be 1..{PAGE_MAX} and offset 0 or more")
+    breached = _flag(breached)
     q = select(Instance.__table__)     # plain rows: a page needs no ORM objects
     # A legal state is rare (most cases have none): with it, read its index (legal_state,
     # received_at) and check the other columns on those few rows. Left to itself SQLite
@@ -70,6 +75,20 @@ def search_cases(service, *, case_number=None, process_id=None, received_from=No
                       department=r.department, breached=bool(r.breached),
                       last_verification=checks.get(r.id)) for r in rows]
     return {"cases": cases, "limit": int(limit), "offset": int(offset), "more": more}
+
+
+def _flag(value) -> bool | None:
+    """breached as given by a face: a bool, or a query string's true/false (empty: any)."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("", "any"):
+        return None
+    if text in ("true", "1", "yes", "是"):
+        return True
+    if text in ("false", "0", "no", "否"):
+        return False
+    raise InvalidInput(f"breached must be true or false, not '{value}'")
 
 
 def _day_start(value, name) -> datetime | None:
