@@ -18,6 +18,7 @@ from ..engine.clock import FixedClock, local_iso, parse_instant
 from ..engine.errors import ComplaintflowError, InvalidInput, ValidationFailed
 from ..engine.service import ComplaintService
 from .cli_common import _t, emit, report_cases, system_work_exit
+from .cli_review import print_readable, roles_file, user_names, verify_all_cases
 from .schemas import dump
 
 
@@ -302,9 +303,9 @@ def history(obj, ref, readable, masked, as_json):
     """The case's event log: who did what, when, with what data."""
     if readable:
         from ..engine.review.history import readable_history
-        rows = readable_history(obj.service, ref, may_see_identity=not masked, names=_user_names(),
-                                roles=_roles())
-        emit(rows, as_json, _print_readable)
+        rows = readable_history(obj.service, ref, may_see_identity=not masked, names=user_names(),
+                                roles=roles_file())
+        emit(rows, as_json, print_readable)
         return
     rows = obj.service.history(ref)
 
@@ -334,7 +335,7 @@ def replay(obj, ref, verify, until, require_key, all_cases, process_id, since, u
             raise InvalidInput("--all checks many cases: give no REF and no --until")
         if not verify:
             raise InvalidInput("--all needs --verify (replay --verify --all)")
-        _verify_all(obj, process_id, since, user, as_json)
+        verify_all_cases(obj.service, process_id, since, user, as_json)
         return
     if process_id or since:
         raise InvalidInput("--process and --since select cases for --verify --all")
@@ -382,75 +383,6 @@ def replay(obj, ref, verify, until, require_key, all_cases, process_id, since, u
     emit(report.as_dict(), as_json, text)
     if verify and until is None and (report.consistent is not True or (require_key and unprotected)):
         sys.exit(7)
-
-
-def _verify_all(obj, process_id, since, user, as_json):
-    """`replay --verify --all`: every selected case, a progress bar on a terminal, a summary."""
-    from datetime import date as _date
-    from ..engine.review.verify import verify_all
-    day = None
-    if since:
-        try:
-            day = _date.fromisoformat(since)
-        except ValueError:
-            raise InvalidInput(f"--since must be a day such as 2026-05-01, not '{since}'") from None
-    bar = None
-    show_bar = not as_json and sys.stderr.isatty()
-
-    def progress(n, total):
-        nonlocal bar
-        if not show_bar:
-            return
-        if bar is None:
-            bar = click.progressbar(length=total, label="verifying", file=sys.stderr)
-            bar.__enter__()
-        bar.update(1)
-
-    try:
-        result = verify_all(obj.service, actor=user, process_id=process_id, since=day, progress=progress)
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
-
-    def text(r):
-        click.echo(f"checked {r['checked']} case(s): {r['consistent']} consistent, "
-                   f"{len(r['inconsistent'])} inconsistent")
-        for c in r["inconsistent"]:
-            click.echo(f"  INCONSISTENT {c['case_number'] or c['instance_id']}: {c['summary']}")
-    emit(result, as_json, text)
-    if result["inconsistent"]:
-        sys.exit(7)
-
-
-def _user_names():
-    """(display name, role) of a login from the users file (or the demo users), for the
-    readable history; None when the directory cannot be read."""
-    try:
-        from .users import load_users
-        directory = load_users(os.environ.get("COMPLAINTFLOW_USERS_FILE") or None)
-    except Exception:          # a readable history without names still reads
-        return None
-
-    def names(login):
-        user = directory.get(login)
-        if user is None:
-            return None
-        return user.name, (sorted(user.roles)[0] if user.roles else None)
-    return names
-
-
-def _roles():
-    from .app import load_roles
-    return load_roles() or None
-
-
-def _print_readable(rows):
-    for e in rows:
-        click.echo(f"{e['seq']:>4}  {e['at_local']}  {e['sentence']}")
-        for f in e["fields"]:
-            click.echo(f"        {f['title']}：{f['value']}")
-        for c in e["changes"]:
-            click.echo(f"        变更 {c['title']}：{c['before']} → {c['after']}")
 
 
 @cli.command()

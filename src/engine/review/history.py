@@ -31,7 +31,6 @@ import json
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 from sqlalchemy import select
 
