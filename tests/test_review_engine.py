@@ -239,6 +239,8 @@ def test_verify_all_finds_the_tampered_case_and_keeps_each_result(ec, tampered):
     mine = last_verification(ec, bad.case_number)
     assert mine["consistent"] is False and mine["checked_by"] == "reviewer" and mine["events"] == 8
     assert last_verification(ec, good.instance_id)["consistent"] is True
+    assert "changed after it was written" in case_at(ec, bad.instance_id, 6)["chain_problem"]
+    assert case_at(ec, good.instance_id, 1)["chain_problem"] is None
     assert verify_all(ec, actor="reviewer", process_id="tourism")["checked"] == 0
     assert verify_all(ec, actor="reviewer", since=date(2026, 5, 9))["checked"] == 1
     with ec.sessions() as s:

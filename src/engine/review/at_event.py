@@ -10,7 +10,9 @@ case_at(service, instance_id, until: int) -> dict
                     "provisional", "status" (open | paused | met | breached, as at event N),
                     "paused_since", "extended", "breached_at", "completed"}],
      "data": the case data, "path": {"done", "current", "flows"} (as inbox.case_detail's),
-     "problem": None, or why the log could not be replayed as far as N}
+     "problem": None, or why the log could not be replayed as far as N,
+     "chain_problem": None, or the first broken link of the log's chain (an edited event
+                      can still replay: this is what warns)}
 With may_see_identity=False the identity fields of the data (and their values wherever they
 appear in it) are masked as （保密）, as in the readable history.
 
@@ -62,7 +64,9 @@ def case_at(service, instance_id: str, until: int, *, may_see_identity: bool = T
            "step_end": step_end, "at": event["at"], "at_local": local_text(at), "kind": event["kind"],
            "completed": False, "open_tasks": [], "waiting_timers": [], "data": {},
            "path": {"done": [], "current": [], "flows": []},
-           "deadlines": deadlines_at(events[:step_end], at), "problem": None}
+           "deadlines": deadlines_at(events[:step_end], at), "problem": None, "chain_problem": None}
+    if report.consistent is False and report.first_difference and report.replayed_until >= step_end:
+        out["chain_problem"] = report.first_difference.get("reason")
     if wf is None or report.replayed_until < step_end:
         reason = (report.first_difference or {}).get("reason") or "the log could not be replayed"
         out["problem"] = f"replayed {report.replayed_until} of {step_end} events: {reason}"
