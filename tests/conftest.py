@@ -12,6 +12,9 @@ from complaintflow.engine.clock import FixedClock, parse_instant
 from complaintflow.engine.service import ComplaintService
 from complaintflow.handlers import default_registry
 
+# the inbox app and signed-in clients for the web tests (tests/webapp.py)
+pytest_plugins = ["webapp"]
+
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ROOT / "processes"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -63,6 +63,8 @@ def _text_param(name: str) -> str | None:
 @review.get("/review")
 def search():
     _reviewers_only("review_search")
+    # the bulk check's state first: a page that shows its result also shows every badge it wrote
+    job = _job().snapshot()
     status = request.args.get("status") or None
     if status not in STATUSES:
         status = None
@@ -84,7 +86,7 @@ def search():
     return render_template("review_search.html", result=result, filters=filters, args=args, limit=limit,
                            offset=offset, statuses=STATUSES, procedures=procedures, badges=badges,
                            categories=sorted(titles, key=lambda c: titles[c]),
-                           category_title=lambda c: titles.get(c, c), job=_job().snapshot())
+                           category_title=lambda c: titles.get(c, c), job=job)
 
 
 # --- verify --------------------------------------------------------------------------------
