@@ -213,6 +213,9 @@ class _Reader:
         else:
             sentence = f"{who}：{kind}"
         changes = self.apply(updates) if updates else []
+        # a value first set by the submission shown just above is not said twice
+        shown = {(f["title"], f["value"]) for f in fields}
+        changes = [c for c in changes if not (c["before"] == EMPTY and (c["title"], c["after"]) in shown)]
         return {"seq": e["seq"], "step": e["step"], "kind": kind, "at": e["at"], "at_local": local_text(at),
                 "actor": e["actor"] or "system", "actor_name": actor_name, "actor_role": actor_role,
                 "sentence": self.hide_text(sentence), "fields": fields, "changes": changes,
