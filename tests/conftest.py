@@ -113,6 +113,14 @@ def make_service(db_url, clock, registry, notifier):
 
 
 @pytest.fixture
+def chain_key_env(tmp_path):
+    """Environment for a CLI run on a test database: the tests' chain key in a key file."""
+    path = tmp_path / "chain_key"
+    path.write_text(TEST_CHAIN_KEY.hex())
+    return {"COMPLAINTFLOW_CHAIN_KEY_FILE": str(path)}
+
+
+@pytest.fixture
 def service(make_service):
     return make_service()
 

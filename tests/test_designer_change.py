@@ -21,7 +21,8 @@ def reply_limit(service, case):
     return next(d for d in service.show(case.instance_id)["deadlines"] if d["name"] == "reply")
 
 
-def test_a_limit_changed_in_the_xml_only_applies_to_new_cases_and_running_ones_keep_theirs(service, tmp_path):
+def test_a_limit_changed_in_the_xml_only_applies_to_new_cases_and_running_ones_keep_theirs(service, tmp_path,
+                                                                                                chain_key_env):
     copy = tmp_path / "processes"
     copy.mkdir()
     shutil.copy(PROCESSES / "medical_insurance.bpmn", copy)
@@ -36,7 +37,7 @@ def test_a_limit_changed_in_the_xml_only_applies_to_new_cases_and_running_ones_k
     text = bpmn.read_text(encoding="utf-8")
     assert text.count(LIMIT) == 1
     bpmn.write_text(text.replace(LIMIT, LIMIT.replace('"10"', '"15"')), encoding="utf-8")
-    checked = CliRunner().invoke(cli, ["--db", str(service.engine.url), "validate", str(copy)])
+    checked = CliRunner().invoke(cli, ["--db", str(service.engine.url), "validate", str(copy)], env=chain_key_env)
     assert checked.exit_code == 0, checked.output
     (v2,) = service.deploy([copy])
     assert (v1.version, v2.version, v2.created) == (1, 2, True)

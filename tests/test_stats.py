@@ -236,7 +236,7 @@ def test_the_fact_is_kept_with_the_task_and_follows_the_latest_answer(walked):
     assert rows["enterprise_customer"]["mediation_rate"] is None and result["total"]["mediation_rate"] == 0.5
 
 
-def test_table_csv_and_xlsx_hold_the_same_numbers(walked, db_url, tmp_path):
+def test_table_csv_and_xlsx_hold_the_same_numbers(walked, db_url, tmp_path, chain_key_env):
     import openpyxl
     from complaintflow.web.cli import cli
     svc, _ = walked
@@ -245,7 +245,7 @@ def test_table_csv_and_xlsx_hold_the_same_numbers(walked, db_url, tmp_path):
     assert headers[:5] == ["月份", "受理量", "办结量", "办结率", "按时办结率"]
     assert rows[-1][0] == "合计"
 
-    env = {"COMPLAINTFLOW_CHAIN_KEY_FILE": ""}
+    env = chain_key_env
     runner = CliRunner()
     csv_path, xlsx_path = tmp_path / "stats.csv", tmp_path / "stats.xlsx"
     out = runner.invoke(cli, ["--db", db_url, "--now", NOW, "stats", "--csv", str(csv_path), "--xlsx",
