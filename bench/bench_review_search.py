@@ -24,7 +24,6 @@ import argparse
 import json
 import random
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -34,7 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from interleaved import interleaved  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
 from complaintflow.engine.clock import FixedClock  # noqa: E402
@@ -113,14 +114,6 @@ PROBES = {
 }
 
 
-def timed(fn, repeat=5) -> float:
-    best = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best.append(time.perf_counter() - t0)
-    return min(best)
-
 
 def explain(service, path) -> dict:
     """SQLite's plan for each probe's query: each must SEARCH an index, never SCAN the table."""
@@ -149,12 +142,7 @@ def measure(service: ComplaintService, path: str, rounds: int) -> dict:
     probes = {"baseline": lambda: raw.execute(baseline_sql).fetchall()}
     for name, params in PROBES.items():
         probes[name] = (lambda p: lambda: search_cases(service, **p))(params)
-    samples = {k: [] for k in probes}
-    for _ in range(rounds):
-        for name, fn in probes.items():
-            samples[name].append(timed(fn))
-    med = {k: statistics.median(v) * 1000 for k, v in samples.items()}
-    return {"ms": med, "ratio": {k: v / med["baseline"] for k, v in med.items()}}
+    return interleaved(probes, rounds)
 
 
 def main():
