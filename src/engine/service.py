@@ -105,6 +105,8 @@ class ComplaintService(CaseQueries, InboxMixin):
         try:
             yield session
             session.flush()
+            for check in session.info.pop("after_flush_checks", ()):   # may still refuse: rolled back
+                check(session)
             session.commit()
         except StaleDataError:
             session.rollback()
@@ -292,14 +294,16 @@ class ComplaintService(CaseQueries, InboxMixin):
         driver = {"task": row.task_spec, "name": row.name, "role": row.role, "data": data}
         result = self._finish(s, case, steplog, now, "task_completed", actor, driver, task_id)
         # A claim (inbox.claim_task, its own short transaction) may have been committed while
-        # the engine ran: look again once this action's writes hold the task row, where no
-        # claim can come in any more. The claim wins; this action is rolled back.
-        s.flush()
-        holder, since = s.execute(select(HumanTask.claimed_by, HumanTask.claimed_at)
-                                  .where(HumanTask.id == task_id)).one()
-        if holder and holder != actor:
-            raise Conflict(f"task '{row.name}' was claimed by {holder} at {local_minute(since)}; "
-                           "nothing was changed", by=holder, at=since)
+        # the engine ran: look again once this action's writes hold the task row (after the
+        # unit of work's flush), where no claim can come in any more. The claim wins; this
+        # action is rolled back.
+        def claim_still_free(session):
+            holder, since = session.execute(select(HumanTask.claimed_by, HumanTask.claimed_at)
+                                            .where(HumanTask.id == task_id)).one()
+            if holder and holder != actor:
+                raise Conflict(f"task '{row.name}' was claimed by {holder} at {local_minute(since)}; "
+                               "nothing was changed", by=holder, at=since)
+        s.info.setdefault("after_flush_checks", []).append(claim_still_free)
         return result
 
     def retry(self, instance_id: str, actor: str) -> ActionResult:
