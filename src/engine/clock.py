@@ -84,6 +84,11 @@ def local_iso(at: datetime | None) -> str | None:
     return None if at is None else ensure_aware(at).astimezone(SHANGHAI).isoformat(timespec="seconds")
 
 
+def local_day(at: datetime):
+    """The day in Beijing on which a moment falls."""
+    return ensure_aware(at).astimezone(SHANGHAI).date()
+
+
 def local_minute(at: datetime | None) -> str | None:
     """A moment as people read it in messages: Beijing time, to the minute."""
     return None if at is None else ensure_aware(at).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")

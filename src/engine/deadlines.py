@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from .calendar import BusinessCalendar, Due
-from .clock import iso, local_iso
+from .clock import iso, local_day, local_iso
 from .errors import InvalidInput
 from .models import Deadline, Instance
 
@@ -108,9 +108,9 @@ class DeadlineBook:
             if row.unit in CLOCK_UNITS:
                 row.paused_seconds += int((now - row.paused_at).total_seconds())
             elif row.unit == "workdays":
-                row.paused_days += self.calendar.working_days_between(_local_day(row.paused_at), _local_day(now))
+                row.paused_days += self.calendar.working_days_between(local_day(row.paused_at), local_day(now))
             else:
-                row.paused_days += (_local_day(now) - _local_day(row.paused_at)).days
+                row.paused_days += (local_day(now) - local_day(row.paused_at)).days
             row.status, row.paused_at = "open", None
             self._store(row, self._due(row))
             done.append(row.name)
@@ -171,10 +171,6 @@ class DeadlineBook:
         row.last_day = due.last_day.isoformat() if due.last_day else None
         row.provisional = due.provisional
 
-
-def _local_day(at: datetime):
-    from .clock import SHANGHAI
-    return at.astimezone(SHANGHAI).date()
 
 
 def _due_text(row: Deadline) -> str:
