@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import date
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,20 @@ def int_param(source, name: str, default: int, lo: int, hi: int, key: str = "bad
     if not re.fullmatch(r"[0-9]{1,%d}" % len(str(hi)), raw) or not lo <= int(raw) <= hi:
         raise BadParameter(name, key, lo=lo, hi=hi)
     return int(raw)
+
+
+def date_param(source, name: str, key: str = "bad_date"):
+    """A calendar day (YYYY-MM-DD) from request.args; absent or empty gives None; anything else
+    is a BadParameter with the message `key`."""
+    raw = source.get(name) or ""
+    if not raw:
+        return None
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        raise BadParameter(name, key)
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise BadParameter(name, key) from None
 
 
 @dataclass

@@ -12,9 +12,7 @@ Identity fields are masked unless the reviewer role has `sees_identity`.
 from __future__ import annotations
 
 import json
-import re
 import threading
-from datetime import date
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
@@ -22,7 +20,7 @@ from ..engine import drawing
 from ..engine.clock import iso
 from ..engine.errors import NotFound
 from ..engine.review import at_event, search as case_search, verify
-from .app import BadParameter, int_param
+from .app import date_param, int_param
 from .pages import CaseView, _category_titles, display, is_reviewer, refuse, svc, t
 
 review = Blueprint("review", __name__)
@@ -42,17 +40,6 @@ def _reviewers_only(action: str, target: str | None = None):
         refuse(action, target, f"{g.user.login} holds no reviewing role")
 
 
-def _date_param(name: str) -> date | None:
-    raw = request.args.get(name) or ""
-    if not raw:
-        return None
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
-        raise BadParameter(name, "bad_date")
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise BadParameter(name, "bad_date") from None
-
 
 def _text_param(name: str) -> str | None:
     return (request.args.get(name) or "").strip()[:100] or None
@@ -70,7 +57,8 @@ def search():
         status = None
     breached = {"1": True, "0": False}.get(request.args.get("breached") or "")
     filters = {"case_number": _text_param("case_number"), "process_id": _text_param("process"),
-               "received_from": _date_param("received_from"), "received_to": _date_param("received_to"),
+               "received_from": date_param(request.args, "received_from"),
+               "received_to": date_param(request.args, "received_to"),
                "status": status, "breached": breached, "category": _text_param("category"),
                "department": _text_param("department"), "legal_state": _text_param("legal_state")}
     limit = int_param(request.args, "limit", 50, 10, 200)

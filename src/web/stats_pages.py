@@ -9,13 +9,11 @@ Each view and download is logged in access_log.
 
 from __future__ import annotations
 
-import re
-from datetime import date
 
 from flask import Blueprint, Response, g, render_template, request
 
 from ..engine.review.stats import DIMENSIONS, column_keys, is_rate, statistics, table
-from .app import BadParameter
+from .app import BadParameter, date_param
 from .i18n import TEXT
 from .pages import refuse, svc, t
 from .stats_charts import breakdown_bars, month_bars
@@ -59,17 +57,6 @@ def stats_link():
     return {"may_see_stats": bool(g.get("user")) and may_see_stats()}
 
 
-def _date(name: str) -> date | None:
-    raw = request.args.get(name) or ""
-    if not raw:
-        return None
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
-        raise BadParameter(name, "stats_bad_date")
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise BadParameter(name, "stats_bad_date") from None
-
 
 def _query(action: str) -> dict:
     """The filters, checked; refuses (403, logged) a user who may not see statistics."""
@@ -82,7 +69,8 @@ def _query(action: str) -> dict:
     process_id = request.args.get("process") or None
     if process_id is not None and process_id not in procedures:
         raise BadParameter("process", "stats_bad_choice")
-    date_from, date_to = _date("from"), _date("to")
+    date_from = date_param(request.args, "from", "stats_bad_date")
+    date_to = date_param(request.args, "to", "stats_bad_date")
     if date_from and date_to and date_from > date_to:
         raise BadParameter("to", "stats_bad_range")
     svc().log_access(g.user.login, action, request.query_string.decode("utf-8", "replace")[:100] or None, True)
