@@ -464,6 +464,10 @@ cli.add_command(draw_cmd)
 cli.add_command(hash_password_cmd)
 from .cli_stats import stats_cmd; cli.add_command(stats_cmd)  # noqa: E402,E702  (docs/statistics.md)
 from .cli_export import export_cmd; cli.add_command(export_cmd)  # noqa: E402,E702  (the dossier, 归档)
+from .cli_scenarios import test_cmd; cli.add_command(test_cmd)  # noqa: E402,E702  (designers' scenario files)
+from .cli_whatif import diff_cmd, whatif_cmd  # noqa: E402  (a candidate against past cases and versions)
+cli.add_command(whatif_cmd)
+cli.add_command(diff_cmd)
 
 
 def main():
