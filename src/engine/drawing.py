@@ -39,9 +39,12 @@ def _wrap(text: str, width: int) -> list[str]:
 
 
 def render(raw: bytes, *, role_names: dict | None = None, done: set | None = None,
-           current: set | None = None, taken_flows: set | None = None, title: str | None = None) -> str:
+           current: set | None = None, taken_flows: set | None = None, title: str | None = None,
+           covered_flows: set | None = None) -> str:
     """SVG text for the first process of `raw`. `done`/`current` are element ids to mark;
-    `taken_flows` are sequence flows the case went along."""
+    `taken_flows` are sequence flows the case went along. `covered_flows` (process tests'
+    coverage) marks every flow: those in it as covered, the others as never taken (dashed red),
+    each with `data-covered="yes"` or `"no"`."""
     root = etree.fromstring(raw)
     diagram = layout.read(raw)
     if not diagram.shapes:
@@ -81,8 +84,13 @@ def render(raw: bytes, *, role_names: dict | None = None, done: set | None = Non
         colour = DONE if taken else PLAIN
         path = " ".join(f"{x:.0f},{y:.0f}" for x, y in points)
         marker = "arrow-done" if taken else "arrow"
+        extra = ""
+        if covered_flows is not None:
+            taken = fid in covered_flows
+            colour, marker = (DONE, "arrow-done") if taken else (CURRENT, "arrow")
+            extra = ' data-covered="yes"' if taken else ' data-covered="no" stroke-dasharray="6 4"'
         out.append(f'<polyline data-element="{escape(fid)}" points="{path}" fill="none" stroke="{colour}" '
-                   f'stroke-width="{2.5 if taken else 1.3}" marker-end="url(#{marker})"/>')
+                   f'stroke-width="{2.5 if taken else 1.3}" marker-end="url(#{marker})"{extra}/>')
         flow = elements.get(fid)
         if flow is not None and flow.get("name") and fid in diagram.labels:
             lb = diagram.labels[fid]
