@@ -6,17 +6,19 @@ from __future__ import annotations
 import pytest
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
-from complaintflow.engine.db import MIGRATIONS, make_engine
+from complaintflow.engine.db import MIGRATIONS, SCHEMA_HEAD, make_engine
 
-pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+both = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 
 
 def columns(engine, table):
     return {c["name"] for c in inspect(engine).get_columns(table)}
 
 
+@both
 def test_a_new_database_gets_the_newest_schema(db_url):
     engine = make_engine(db_url)
     assert {"claimed_by", "claimed_at", "deadline"} <= columns(engine, "human_tasks")
@@ -26,6 +28,7 @@ def test_a_new_database_gets_the_newest_schema(db_url):
         assert conn.execute(text("select version_num from alembic_version")).scalar() == "0005"
 
 
+@both
 def test_a_database_from_before_migrations_is_adopted_and_upgraded_and_restarts_keep_cases(db_url, make_service, mini_dir):
     old = create_engine(db_url)
     cfg = Config()
@@ -43,3 +46,31 @@ def test_a_database_from_before_migrations_is_adopted_and_upgraded_and_restarts_
     assert "claimed_by" in columns(service.engine, "human_tasks")
     again = make_service()                                   # a restart changes nothing
     assert again.show(case.instance_id)["case_number"] == case.case_number
+
+
+def test_the_head_a_start_compares_with_is_the_newest_migration():
+    """A start on a current database compares alembic_version with db.SCHEMA_HEAD instead of
+    loading Alembic: a new migration whose id is not written there would never be run."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_HEAD
+
+
+@both
+def test_a_database_one_migration_behind_is_upgraded_at_start(db_url, make_service, mini_dir):
+    old = create_engine(db_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with old.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+    assert "department" not in columns(old, "instances")
+    old.dispose()
+
+    service = make_service()
+    service.deploy([mini_dir])
+    case = service.start("mini", {"subject": "x", "due_at": "2026-05-08T17:00:00+08:00"}, "li")
+    assert "department" in columns(service.engine, "instances")
+    with service.engine.connect() as conn:
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == SCHEMA_HEAD
+    assert make_service().show(case.instance_id)["case_number"] == case.case_number

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
 DEFAULT_DB_PATH = Path("var") / "complaintflow.sqlite3"
@@ -40,13 +41,29 @@ def make_engine(url: str) -> Engine:
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK = 0x436F6D70    # the advisory lock that serialises migrations on PostgreSQL
+# The revision id of the newest migration in migrations/versions. Known here so that a start
+# on a current database needs one query and no Alembic (tests/test_migrations.py checks that
+# it is Alembic's head); a new migration must change it.
+SCHEMA_HEAD = "0005"
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """Whether the database is at SCHEMA_HEAD: one query of alembic_version."""
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [SCHEMA_HEAD]
+    except DBAPIError:          # no alembic_version table yet: a new database, or one from before migrations
+        return False
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (Alembic), on every start.
+    """Bring the schema to the newest migration (Alembic), on every start — unless it is
+    already there, which one query finds out without loading Alembic.
 
     A database made before migrations existed (tables, no alembic_version) holds the first
     migration's schema: it is stamped with it and then upgraded."""
+    if schema_is_current(engine):
+        return
     from alembic import command
     from alembic.config import Config
 
