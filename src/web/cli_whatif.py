@@ -101,6 +101,39 @@ def _deadline_line(d) -> str | None:
 
 @click.command("diff")
 @click.argument("process_id")
-def diff_cmd(process_id):
-    """Compare two versions of a process (not built yet)."""
-    raise click.ClickException("not built yet")
+@click.argument("versions", nargs=-1)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def diff_cmd(obj, process_id, versions, as_json):
+    """What changed in PROCESS_ID: [V1] [V2|PATH].
+
+    No argument: the latest deployed version against the working copy (the file it was deployed
+    from). V1: that version against the working copy. PATH: the latest version against that BPMN
+    file (or the directory holding it). V1 V2 or V1 PATH: those two."""
+    from ..engine.procdiff import diff_versions
+    if len(versions) > 2:
+        raise InvalidInput("give at most two versions: diff PROCESS [V1] [V2|PATH]")
+    left, right = (None, None) if not versions else (versions[0], None) if len(versions) == 1 else versions
+    if len(versions) == 1 and not left.isdigit():
+        left, right = None, left
+    if left is not None and not left.isdigit():
+        raise InvalidInput(f"V1 must be a deployed version number, not '{left}'")
+    result = diff_versions(obj.service, process_id, int(left) if left else None, right)
+    emit(result, as_json, _print_diff)
+
+
+KIND_TITLES = {"limit": "limits", "timer": "timers", "element": "elements", "flow": "sequence flows",
+               "condition": "conditions", "form": "forms", "role": "roles (lanes)"}
+
+
+def _print_diff(r):
+    click.echo(f"{r['process_id']}: {r['from']['label']} → {r['to']['label']}")
+    if r["equal"]:
+        click.echo("no differences")
+        return
+    kind = None
+    for c in r["changes"]:
+        if c["kind"] != kind:
+            kind = c["kind"]
+            click.echo(f"{KIND_TITLES[kind]}:")
+        click.echo(f"  {c['text']}")
