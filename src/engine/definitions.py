@@ -15,10 +15,11 @@ Conventions (docs/process-design.md):
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
@@ -30,8 +31,9 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from ..handlers import HandlerRegistry
 from .dmn_checks import DmnFiles
 from .forms import fact_problems
+from .graph_checks import GraphChecks
 from .limit_checks import TimeLimitChecks
-from .problems import Problem
+from .problems import Problem, ordered
 from .expressions import (ExpressionRefused, check_expression,
                           check_script, names_used)
 from .spec import ComplaintBpmnParser, Serializer
@@ -42,12 +44,6 @@ NS = {
     "dmn": "https://www.omg.org/spec/DMN/20191111/MODEL/",
 }
 FORM_PROPERTY = "formJsonSchemaFilename"
-FLOW_NODE_TAGS = {
-    "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
-    "task", "userTask", "manualTask", "serviceTask", "scriptTask", "sendTask", "receiveTask",
-    "businessRuleTask", "callActivity", "subProcess", "transaction", "exclusiveGateway",
-    "parallelGateway", "inclusiveGateway", "eventBasedGateway", "complexGateway",
-}
 
 
 @dataclass
@@ -71,8 +67,17 @@ class CheckResult:
     files: list[str] = field(default_factory=list)
 
     @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if not p.is_warning]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.is_warning]
+
+    @property
     def ok(self):
-        return not self.problems
+        """Nothing stops a deploy (warnings do not)."""
+        return not self.errors
 
 
 def _local(tag) -> str:
@@ -106,7 +111,7 @@ def collect_files(paths) -> tuple[list[Path], list[Path], list[Problem]]:
     return bpmn, sorted(set(dmn)), problems
 
 
-class _FileChecker(TimeLimitChecks):
+class _FileChecker(TimeLimitChecks, GraphChecks):
     """Checks one BPMN file and builds its packages."""
 
     def __init__(self, path: Path, dmn_files: list[Path], dmn: DmnFiles, handlers: HandlerRegistry):
@@ -120,11 +125,22 @@ class _FileChecker(TimeLimitChecks):
         self.forms: dict[str, dict] = {}
         self.form_bytes: dict[str, bytes] = {}
         self.called_decisions: set[str] = set()
+        self.misnamed_starts: dict[str, int] = {}   # limit name -> problem of its task's unknown handler
 
-    def problem(self, node, message):
+    def problem(self, node, message, *, severity="error", structural=False, follow_on=()) -> int:
+        """Record a problem at an element (its id, name and line); returns its index."""
         elem = node.get("id") if node is not None else None
         line = node.sourceline if node is not None else None
-        self.problems.append(Problem(self.file, elem, message, line))
+        name = (node.get("name") or "").strip() or None if node is not None else None
+        self.problems.append(Problem(self.file, elem, message, line, name=name, severity=severity,
+                                     follow_on=tuple(follow_on), structural=structural))
+        return len(self.problems) - 1
+
+    def fold_into(self, index, node, clause):
+        """Add what follows from the problem at `index` to its sentence instead of a line of its own."""
+        cause = self.problems[index]
+        self.problems[index] = replace(cause, message=f"{cause.message} ({clause})",
+                                       follow_on=cause.follow_on + (node.get("id"),))
 
     # --- entry point ---------------------------------------------------------
     def run(self) -> list[ProcessPackage]:
@@ -145,12 +161,15 @@ class _FileChecker(TimeLimitChecks):
         if processes and not executable:
             self.problems.append(Problem(self.file, None, "no process is marked isExecutable=\"true\""))
 
+        self.root = root
         metas = {}
         for proc in processes:
             metas[proc.get("id")] = self.check_process(proc, roles)
 
+        if any(p.structural for p in self.problems):
+            return []       # the causes are known; SpiffWorkflow would only report their effects
         specs = self.parse_with_spiff(raw, [p.get("id") for p in executable])
-        if self.problems:
+        if any(not p.is_warning for p in self.problems):
             return []
         packages = []
         for proc in executable:
@@ -189,11 +208,28 @@ class _FileChecker(TimeLimitChecks):
                 subs = parser.get_subprocess_specs(pid)
                 out[pid] = serializer.specs_to_dict(spec, subs)
         except ValidationException as err:
-            self.problems.append(Problem(err.file_name or self.file, err.id or None,
-                                         _first_line(err), int(err.line_number) if str(err.line_number).isdigit() else None))
+            self.spiff_problem(err, str(err.line_number))
         except (SpiffWorkflowException, etree.LxmlError, KeyError, ValueError) as err:
-            self.problems.append(Problem(self.file, None, f"could not be parsed: {_first_line(err)}"))
+            self.spiff_problem(err, "")
         return out
+
+    def spiff_problem(self, err, line: str):
+        """SpiffWorkflow's refusal, said as ours: at the element (by id, else by line), with
+        the XML namespaces shortened and what it means for the designer."""
+        text = _first_line(err).replace(f"{{{NS['bpmn']}}}", "bpmn:").rstrip(".")
+        node = None
+        if getattr(err, "id", None):
+            node = next((n for n in self.root.iter() if n.get("id") == err.id), None)
+        if node is None and line.isdigit():
+            node = next((n for n in self.root.iter() if n.sourceline == int(line) and n.get("id")), None)
+        if text.startswith("Element '"):
+            message = f"does not follow the BPMN 2.0 schema: {text}"
+        else:
+            message = f"SpiffWorkflow, the engine that runs the process, cannot build it: {text}"
+        if node is not None:
+            self.problem(node, message)
+        else:
+            self.problems.append(Problem(self.file, None, message, int(line) if line.isdigit() else None))
 
     # --- our checks ------------------------------------------------------------
     def check_process(self, proc, roles) -> dict:
@@ -232,19 +268,19 @@ class _FileChecker(TimeLimitChecks):
                 self.check_code(node.getparent().getparent(), node.text, script=True, what=tag)
             elif tag == "businessRuleTask":
                 self.check_business_rule(node)
-        self.check_reachability(proc)
+        self.check_graph(proc)
         self.check_deadline_timers()
         return meta
 
     def data_names(self, proc) -> set[str]:
         """Names the process's data can hold: form fields, handler results, DMN outputs,
         script assignments, initial data, message payload variables."""
-        names = set()
+        names, fields = set(), set()
         for prop in proc.iter(f"{{{NS['spiffworkflow']}}}property"):
             if prop.get("name") == FORM_PROPERTY:
                 schema = self.load_form(prop.getparent().getparent().getparent(), prop.get("value"), report=False)
                 if schema:
-                    names |= set(_schema_fields(schema))
+                    fields |= set(_schema_fields(schema))
             if prop.get("name") == "initialData":
                 try:
                     names |= set(json.loads(prop.get("value") or "{}"))
@@ -265,7 +301,14 @@ class _FileChecker(TimeLimitChecks):
             if tag == "dataObject":
                 names.add(node.get("id"))
         names |= self.dmn.output_names(self.dmn_files)
-        return names
+        self.form_field_names, self.other_names = fields, names - {""}
+        return names | fields
+
+    def node_form(self, node) -> dict | None:
+        """The form of a user task or start event, when it loads."""
+        if _local(node.tag) not in ("userTask", "startEvent"):
+            return None
+        return self.load_form(node, self.properties(node).get(FORM_PROPERTY), report=False)
 
     def check_code(self, node, text, *, script=False, names=None, what="expression"):
         try:
@@ -274,7 +317,7 @@ class _FileChecker(TimeLimitChecks):
                 return
             check_expression(text)
         except ExpressionRefused as err:
-            self.problem(node, f"{_of(what, node)} refused: {err}")
+            self.problem(node, f"{what} refused: {err}")
             return
         if names is not None:
             unknown = sorted(n for n in names_used(text) if n not in names)
@@ -323,15 +366,15 @@ class _FileChecker(TimeLimitChecks):
     def check_user_task(self, node, lanes, known_names) -> dict:
         props = self.properties(node)
         form = props.get(FORM_PROPERTY)
-        label = node.get("name") or node.get("id")
         if not form:
-            self.problem(node, f"user task '{label}' has no form; add the spiffworkflow property "
+            self.problem(node, f"user task has no form; add the spiffworkflow property "
                                f"'{FORM_PROPERTY}' naming a JSON Schema file under forms/")
         else:
             self.load_form(node, form)
         role = lanes.get(node.get("id"))
         if role is None:
-            self.problem(node, f"user task '{label}' is not in any lane, so no role can do it")
+            self.problem(node, "user task is in no lane, so no role can do it; put it in the lane of the role "
+                               "that does it")
         due = props.get("dueAt")
         if due:
             self.check_code(node, due, names=known_names, what="dueAt expression")
@@ -355,14 +398,16 @@ class _FileChecker(TimeLimitChecks):
 
     def check_service_task(self, node, known_names):
         op = node.find("bpmn:extensionElements/spiffworkflow:serviceTaskOperator", NS)
-        label = node.get("name") or node.get("id")
         if op is None:
-            self.problem(node, f"service task '{label}' names no handler (spiffworkflow:serviceTaskOperator id=...)")
+            self.problem(node, "service task names no handler (spiffworkflow:serviceTaskOperator id=...)")
             return None
         name = op.get("id")
+        unknown_at = None
         if name not in self.handlers:
-            self.problem(node, f"service task '{label}' uses unknown handler '{name}'; known handlers: "
-                               + ", ".join(self.handlers.names()))
+            close = difflib.get_close_matches(name or "", self.handlers.names(), n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            unknown_at = self.problem(node, f"service task uses unknown handler '{name}'{hint}; known handlers: "
+                                            + ", ".join(self.handlers.names()))
         params = {}
         for param in op.iter(f"{{{NS['spiffworkflow']}}}parameter"):
             self.check_code(node, param.get("value"), names=known_names,
@@ -376,6 +421,9 @@ class _FileChecker(TimeLimitChecks):
                                    f"its parameters: {', '.join(info.params)}")
         if name and name.startswith("deadline."):
             self.check_deadline_task(node, name, params)
+        if unknown_at is not None and "name" in params:
+            # a misspelt deadline.start: the timers waiting for its limit follow from this one problem
+            self.misnamed_starts[(params["name"] or "").strip().strip("'\"")] = unknown_at
         return name
 
     def check_business_rule(self, node):
@@ -389,32 +437,6 @@ class _FileChecker(TimeLimitChecks):
         if ref not in self.dmn.decision_ids(self.dmn_files):
             self.problem(node, f"business rule task refers to decision '{ref}', which no DMN file defines")
 
-    def check_reachability(self, container):
-        nodes = {n.get("id"): n for n in container if _local(n.tag) in FLOW_NODE_TAGS}
-        edges: dict[str, list[str]] = {}
-        for flow in container.findall("bpmn:sequenceFlow", NS):
-            edges.setdefault(flow.get("sourceRef"), []).append(flow.get("targetRef"))
-        attached: dict[str, list[str]] = {}
-        for nid, n in nodes.items():
-            if _local(n.tag) == "boundaryEvent":
-                attached.setdefault(n.get("attachedToRef"), []).append(nid)
-        starts = [nid for nid, n in nodes.items() if _local(n.tag) == "startEvent"]
-        starts += [nid for nid, n in nodes.items()
-                   if _local(n.tag) == "subProcess" and n.get("triggeredByEvent") == "true"]
-        seen, todo = set(), list(starts)
-        while todo:
-            nid = todo.pop()
-            if nid in seen:
-                continue
-            seen.add(nid)
-            todo += edges.get(nid, []) + attached.get(nid, [])
-        for nid, n in nodes.items():
-            if nid not in seen:
-                label = n.get("name") or nid
-                self.problem(n, f"'{label}' can never be reached from a start event")
-            elif _local(n.tag) in ("subProcess", "transaction"):
-                self.check_reachability(n)
-
 
 def _schema_fields(schema) -> list[str]:
     fields = list((schema.get("properties") or {}).keys())
@@ -422,12 +444,6 @@ def _schema_fields(schema) -> list[str]:
         if isinstance(sub, dict):
             fields += _schema_fields(sub)
     return fields
-
-
-def _of(what: str, node) -> str:
-    """'condition', or "condition of 'Major?'" when the element has a name."""
-    label = (node.get("name") or "").strip() if node is not None else ""
-    return f"{what} of '{label}'" if label else what
 
 
 def _first_line(err) -> str:
@@ -456,6 +472,7 @@ def check_paths(paths, handlers: HandlerRegistry) -> CheckResult:
                                                f"process id '{pkg.process_id}' is also defined in {seen_ids[pkg.process_id]}"))
             seen_ids[pkg.process_id] = str(path)
         result.packages += packages
-    if result.problems:
+    result.problems = ordered(result.problems)
+    if not result.ok:
         result.packages = []
     return result

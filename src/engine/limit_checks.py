@@ -9,6 +9,7 @@ import re
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
+from .graph_checks import quoted
 from .expressions import CheckedEnvironment, ExpressionRefused, check_expression, names_used
 
 _NOT_CONSTANT = object()
@@ -16,8 +17,9 @@ ISO_LIKE = re.compile(r"^(R\d*/)?P(\d|T)|^\d{4}-\d{2}-\d{2}")
 
 
 class TimeLimitChecks:
-    """Mixed into the file checker, which provides `problem` and `check_code` and resets
-    `deadline_starts`, `deadline_reminders` and `deadline_timers` for each process."""
+    """Mixed into the file checker, which provides `problem`, `fold_into` and `check_code`,
+    resets `deadline_starts`, `deadline_reminders` and `deadline_timers` for each process and
+    keeps `misnamed_starts` (limit name -> the problem of a task whose handler is unknown)."""
 
     def check_deadline_task(self, node, handler, params):
         """Limits must be readable from the BPMN: constant name, unit and amount."""
@@ -52,9 +54,7 @@ class TimeLimitChecks:
         try:
             check_expression(text)
         except ExpressionRefused as err:
-            label = (event.get("name") or "").strip()
-            what = f"timer expression of '{label}'" if label else "timer expression"
-            self.problem(event, f"{what} refused: {err}")
+            self.problem(event, f"timer expression refused: {err}")
             return
         used = names_used(text)
         if used:
@@ -90,6 +90,9 @@ class TimeLimitChecks:
             if name.endswith(".remind") and base not in self.deadline_reminders:
                 self.problem(event, f"timer waits for the reminder of deadline '{base}', but no deadline.start "
                                     f"for '{base}' sets remind_workdays")
+            elif base not in self.deadline_starts and base in self.misnamed_starts:
+                self.fold_into(self.misnamed_starts[base], event,
+                               f"so the timer {quoted(event)} waiting for deadline '{base}' would never fire")
             elif base not in self.deadline_starts:
                 known = ", ".join(sorted(self.deadline_starts)) or "none"
                 self.problem(event, f"timer waits for deadline '{base}', which no deadline.start service task "

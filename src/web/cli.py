@@ -7,6 +7,8 @@ documented in docs/cli.md.
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
 import os
 import sys
@@ -14,12 +16,27 @@ from pathlib import Path
 
 import click
 
-from ..engine.clock import FixedClock, local_iso, parse_instant
 from ..engine.errors import ComplaintflowError, InvalidInput, ValidationFailed
-from ..engine.service import ComplaintService
-from .cli_common import _t, emit, report_cases, system_work_exit
-from .cli_review import print_readable, roles_file, user_names, verify_all_cases
-from .schemas import dump
+
+
+# A command imports only what it uses: `--help` loads click and this file, a read command the
+# read side of the service (docs/performance.md, "How fast the command starts"). The helpers
+# below are imported on their first call.
+def _lazy(module: str, name: str):
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(module, __package__), name)(*args, **kwargs)
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+FixedClock, local_iso, parse_instant = (_lazy("..engine.clock", n) for n in ("FixedClock", "local_iso", "parse_instant"))
+ComplaintService = _lazy("..engine.service", "ComplaintService")
+_t, emit, report_cases, system_work_exit = (_lazy(".cli_common", n) for n in
+                                            ("_t", "emit", "report_cases", "system_work_exit"))
+print_readable, roles_file, user_names, verify_all_cases = (_lazy(".cli_review", n) for n in
+                                                            ("print_readable", "roles_file", "user_names",
+                                                             "verify_all_cases"))
+dump = _lazy(".schemas", "dump")
 
 
 class Ctx:
@@ -72,7 +89,46 @@ def read_data(text: str | None) -> dict:
 
 
 class _Group(click.Group):
-    """Turns errors a user can cause into a message and an exit code (docs/cli.md)."""
+    """Turns errors a user can cause into a message and an exit code (docs/cli.md).
+
+    Commands defined in other modules are registered by name as "module:function" (`lazy`)
+    and imported only when run; `--help` reads their one-line help from their source."""
+
+    lazy: dict[str, str] = {}
+
+    def list_commands(self, ctx):
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx, name):
+        if name not in self.commands and name in self.lazy:
+            module, attr = self.lazy[name].split(":")
+            self.add_command(getattr(importlib.import_module(module, __package__), attr), name)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx, formatter):
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            if name in self.commands:
+                if not self.commands[name].hidden:
+                    rows.append((name, self.commands[name].get_short_help_str(limit)))
+            else:
+                rows.append((name, click.Command(name, help=self.lazy_help(name)).get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def lazy_help(self, name) -> str:
+        """The docstring of a lazily registered command's function, read from its source."""
+        module, attr = self.lazy[name].split(":")
+        spec = importlib.util.find_spec(module, __package__)
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == attr:
+                return ast.get_docstring(node) or ""
+        return self.get_command(None, name).get_short_help_str(10_000)
 
     def invoke(self, ctx):
         try:
@@ -114,12 +170,13 @@ def validate(obj, paths, as_json):
                "processes": [p.process_id for p in result.packages]}
 
     def text(_):
-        for p in result.problems:
+        for p in result.problems:       # root causes first, warnings last
             click.echo(str(p))
+        warned = f", {len(result.warnings)} warning(s)" if result.warnings else ""
         if result.ok:
-            click.echo(f"OK: {len(result.files)} file(s), processes: {', '.join(payload['processes'])}")
+            click.echo(f"OK: {len(result.files)} file(s), processes: {', '.join(payload['processes'])}{warned}")
         else:
-            click.echo(f"{len(result.problems)} problem(s) in {len(result.files)} file(s)", err=True)
+            click.echo(f"{len(result.errors)} problem(s){warned} in {len(result.files)} file(s)", err=True)
     emit(payload, as_json, text)
     if not result.ok:
         sys.exit(ValidationFailed.exit_code)
@@ -455,19 +512,18 @@ def _describe(e) -> str:
     return json.dumps(p, ensure_ascii=False)
 
 
-from .cli_calendar import calendar  # noqa: E402  (registered here, defined apart)
-from .cli_design import draw_cmd, hash_password_cmd, layout_cmd  # noqa: E402
-
-cli.add_command(calendar)
-cli.add_command(layout_cmd)
-cli.add_command(draw_cmd)
-cli.add_command(hash_password_cmd)
-from .cli_stats import stats_cmd; cli.add_command(stats_cmd)  # noqa: E402,E702  (docs/statistics.md)
-from .cli_export import export_cmd; cli.add_command(export_cmd)  # noqa: E402,E702  (the dossier, 归档)
-from .cli_scenarios import test_cmd; cli.add_command(test_cmd)  # noqa: E402,E702  (designers' scenario files)
-from .cli_whatif import diff_cmd, whatif_cmd  # noqa: E402  (a candidate against past cases and versions)
-cli.add_command(whatif_cmd)
-cli.add_command(diff_cmd)
+# Defined apart, imported when run (_Group.lazy): name -> "module:function".
+_Group.lazy.update({
+    "calendar": ".cli_calendar:calendar",
+    "layout": ".cli_design:layout_cmd",
+    "draw": ".cli_design:draw_cmd",
+    "hash-password": ".cli_design:hash_password_cmd",
+    "stats": ".cli_stats:stats_cmd",               # docs/statistics.md
+    "export": ".cli_export:export_cmd",            # the dossier, 归档
+    "test": ".cli_scenarios:test_cmd",             # designers' scenario files
+    "whatif": ".cli_whatif:whatif_cmd",            # a candidate against past cases
+    "diff": ".cli_whatif:diff_cmd",                # a candidate against deployed versions
+})
 
 
 def main():
