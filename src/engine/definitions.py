@@ -18,7 +18,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from ..handlers import HandlerRegistry
 from .dmn_checks import DmnFiles
 from .forms import fact_problems
-from .graph_checks import GraphChecks
+from .graph_checks import GraphChecks, form_fields, script_names
 from .limit_checks import TimeLimitChecks
 from .problems import Problem, ordered
 from .expressions import (ExpressionRefused, check_expression,
@@ -295,7 +294,7 @@ class _FileChecker(TimeLimitChecks, GraphChecks):
         for node in proc.iter():
             tag = _local(node.tag)
             if tag in ("script", "preScript", "postScript") and node.text:
-                names |= set(re.findall(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*[+\-*/]?=", node.text, re.M))
+                names |= script_names(node.text)
             if tag in ("messageVariable",) and node.text:
                 names.add(node.text.strip())
             if tag == "dataObject":
@@ -439,11 +438,7 @@ class _FileChecker(TimeLimitChecks, GraphChecks):
 
 
 def _schema_fields(schema) -> list[str]:
-    fields = list((schema.get("properties") or {}).keys())
-    for sub in schema.get("allOf", []) + schema.get("oneOf", []) + schema.get("anyOf", []):
-        if isinstance(sub, dict):
-            fields += _schema_fields(sub)
-    return fields
+    return [name for name, _ in form_fields(schema)]
 
 
 def _first_line(err) -> str:

@@ -352,7 +352,7 @@ class GraphChecks:
             seen.add((cur, counts))
             node = g.nodes[cur]
             if counts:
-                for name, schema in _form_fields(self.node_form(node)):
+                for name, schema in form_fields(self.node_form(node)):
                     out[name].append(schema)
             todo += [(f.get("sourceRef"), True) for f in g.inc[cur]]
             if local(node.tag) == "boundaryEvent":
@@ -372,7 +372,7 @@ class GraphChecks:
             for name in sorted(used):
                 if name in before or name in self.other_names or name not in self.form_field_names:
                     continue        # on the way, from elsewhere, or unknown (reported by check_code)
-                where = [quoted(n) for n in g.nodes.values() if name in dict(_form_fields(self.node_form(n)))]
+                where = [quoted(n) for n in g.nodes.values() if name in dict(form_fields(self.node_form(n)))]
                 self.problem(f, f"condition '{text}' reads '{name}', which no form before it asks for (it is a field "
                                 f"of the form of {', '.join(where) or 'another task'}, which does not come before "
                                 "this flow)")
@@ -449,13 +449,13 @@ class GraphChecks:
 
     def fields_written(self, node) -> set[str]:
         """Fields an element may set: its form's fields, its handler's result, a script's names."""
-        out = {name for name, _ in _form_fields(self.node_form(node))}
+        out = {name for name, _ in form_fields(self.node_form(node))}
         for child in node.iter():
             tag = local(child.tag)
             if tag == "serviceTaskOperator" and child.get("resultVariable"):
                 out.add(child.get("resultVariable"))
             if tag in ("script", "preScript", "postScript") and child.text:
-                out |= set(re.findall(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*[+\-*/]?=", child.text, re.M))
+                out |= script_names(child.text)
         return out
 
     def limit_steps(self, g):
@@ -515,13 +515,19 @@ def _did_you_mean(ref, nodes) -> str:
     return f" (did you mean {quoted(nodes[close[0]])}?)" if close else ""
 
 
-def _form_fields(schema):
+def script_names(text: str) -> set[str]:
+    """The names a script assigns (`x = …`, `x += …`)."""
+    return set(re.findall(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*[+\-*/]?=", text, re.M))
+
+
+def form_fields(schema):
+    """(name, property schema) of a form's fields, with those under allOf/oneOf/anyOf."""
     if not isinstance(schema, dict):
         return
     for name, prop in (schema.get("properties") or {}).items():
         yield name, prop if isinstance(prop, dict) else {}
     for sub in schema.get("allOf", []) + schema.get("oneOf", []) + schema.get("anyOf", []):
-        yield from _form_fields(sub)
+        yield from form_fields(sub)
 
 
 def _choices(schemas) -> list | None:
