@@ -113,15 +113,18 @@ def test_a_limit_cut_from_10_to_5_working_days_shows_exactly_the_cases_answered_
         assert limit["moved"] and not limit["would_breach"]
 
     # answered on the 8th working day: breached at the end of the new last day
-    for key, old_day, new_day, breached in (("late_a", "2026-05-18", "2026-05-11", "2026-05-11T16:00:00+00:00"),
-                                            ("late_b", "2026-05-19", "2026-05-12", "2026-05-12T16:00:00+00:00")):
+    for key, old_day, new_day, breached, answered, user in (
+            ("late_a", "2026-05-18", "2026-05-11", "2026-05-11T16:00:00+00:00", "2026-05-14", "yb_wang"),
+            ("late_b", "2026-05-19", "2026-05-12", "2026-05-12T16:00:00+00:00", "2026-05-15", "yb_li")):
         case, limit = by_number[number[key]], reply(key)
         assert (limit["old"]["last_day"], limit["new"]["last_day"]) == (old_day, new_day)
         assert (limit["old"]["status"], limit["new"]["status"]) == ("met", "breached")
         assert limit["new"]["breached_at"] == breached and limit["would_breach"]
         # the path changes there: the timer fires before the investigation is finished
         div = case["divergence"]
-        assert div["when"] == "before" and div["at"] == breached and div["old"] == "nothing"
+        assert div["when"] == "before" and div["at"] == breached
+        assert div["old"] == (f"nothing until event 6 at {answered} 09:00 (task 'investigate' (调查核实) completed "
+                              f"by {user})")
         assert div["new"] == ("timer 'reply_limit_passed' (超过答复时限) fired — limit 'reply' breached → "
                               "'report_breach' (notify.staff) — open are 'investigate' (调查核实), 'supervise' (领导小组督办)")
 

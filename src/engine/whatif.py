@@ -413,8 +413,9 @@ class _CaseRun:
             driver = group[0]
             pending = self.tick_until(driver.at) if self.new_id else []
             if pending and driver.kind != "timer_fired":
-                self.diverge(driver.seq, pending[0].at, "nothing", f"{self.describe_new(pending)} — {self.open_now()}",
-                             when="before")
+                self.diverge(driver.seq, pending[0].at,
+                             f"nothing until event {driver.seq} at {local_minute(driver.at)} ({describe_step([driver])})",
+                             f"{self.describe_new(pending)} — {self.open_now()}", when="before")
             try:
                 compared = self.apply(driver)
             except _Stop:

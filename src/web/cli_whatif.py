@@ -82,21 +82,22 @@ def _deadline_line(d) -> str | None:
         return f"limit '{name}': only in the candidate — {_size(n)}, last day {n['last_day'] or _t(n['due'])}, {n['status']}"
     if n is None:
         return f"limit '{name}': the candidate does not set it (old: last day {o['last_day'] or _t(o['due'])}, {o['status']})"
-    if not (d["moved"] or o["status"] != n["status"]):
-        return None
-    parts = [f"limit '{name}'"]
+    if not (d["moved"] or d["would_breach"] or d["no_longer_breached"]) and (
+            o["status"] == n["status"] or n["status"] in ("open", "paused")):
+        return None        # unchanged, or still running where the candidate's replay stopped
+    parts = []
     if d["moved"]:
         sizes = f" ({_size(o)} → {_size(n)})" if _size(o) != _size(n) else ""
-        parts.append(f": last day {o['last_day'] or _t(o['due'])} → {n['last_day'] or _t(n['due'])}{sizes}")
+        parts.append(f"last day {o['last_day'] or _t(o['due'])} → {n['last_day'] or _t(n['due'])}{sizes}")
     if d["would_breach"]:
-        parts.append(f"; would be breached at {_t(n['breached_at'] or n['due'])} (old: {o['status']})")
+        parts.append(f"would be breached at {_t(n['breached_at'] or n['due'])} (old: {o['status']})")
     elif d["no_longer_breached"]:
-        parts.append(f"; would be {n['status']} (old: breached at {_t(o['breached_at'] or o['due'])})")
+        parts.append(f"would be {n['status']} (old: breached at {_t(o['breached_at'] or o['due'])})")
     elif o["status"] != n["status"]:
-        parts.append(f"; old: {o['status']}, new: {n['status']}")
+        parts.append(f"old: {o['status']}, new: {n['status']}")
     else:
-        parts.append(f"; {n['status']} in both")
-    return "".join(parts)
+        parts.append(f"{n['status']} in both")
+    return f"limit '{name}': " + "; ".join(parts)
 
 
 @click.command("diff")
