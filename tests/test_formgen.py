@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 
 from complaintflow.engine.errors import InvalidInput
 from complaintflow.engine.forms import validate_submission
-from complaintflow.web.formgen import KINDS, fields, parse, to_form_values
+from complaintflow.web.formgen import KINDS, conditions, explain, fields, parse, to_form_values
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "src" / "web" / "templates"
@@ -214,7 +214,7 @@ def test_control_rules():
     assert f["kind"].choices == [("a", "甲"), ("b", "乙")] and f["level"].choices[0] == ("一", "一")
     assert f["count"].attrs == {"min": 1, "max": 9, "step": 1}
     assert f["amount"].attrs == {"step": "any"}
-    assert f["name"].attrs == {"minlength": 1, "maxlength": 50}
+    assert f["name"].attrs == {"minlength": 1, "data-maxlength": 50}      # counted, never cut by the browser
     assert f["case_number"].attrs["readonly"] is True
     assert [c.name for c in f["parts"].columns] == ["content", "weight"] and f["parts"].columns[0].required
     assert f["parts"].rows == 3 and f["evidence"].rows == 3 and f["evidence"].columns[0].name == ""
@@ -337,7 +337,7 @@ def test_failed_submission_keeps_what_was_typed_and_shows_errors_beside_fields()
     for name in ("count", "parts", "agreed"):      # each error sits in its own field's block
         assert "field-error" in blocks[name].split(">")[0] and f'id="e-{name}"' in blocks[name]
         assert re.search(rf'aria-describedby="(h-{name} )?e-{name}"', blocks[name])
-    assert '<div class="field field-text">\n  <label for="f-name">' in html
+    assert '<div class="field field-text" data-field="name">\n  <label for="f-name">' in html
 
 
 def test_other_shapes_fall_back_to_json_text():
@@ -346,3 +346,76 @@ def test_other_shapes_fall_back_to_json_text():
     assert f.kind == "textarea" and "JSON" in f.description
     assert parse(schema, MultiDict({"parts": '[{"a": 1}]'})) == ({"parts": [{"a": 1}]}, {})
     assert parse(schema, MultiDict({"parts": "[{a: 1}"})) == ({}, {"parts": ["请填写有效的 JSON"]})
+
+
+# --- control sizes, limits and conditional requirements (issue 12) ---------------------------
+
+def shipped(path):
+    return json.loads((ROOT / "processes" / "forms" / path).read_text(encoding="utf-8"))
+
+
+def test_short_texts_are_single_line_inputs_sized_by_their_limit_and_phones_are_tel():
+    intake = {f.name: f for f in fields(shipped("tourism/intake.json"))}
+    assert (intake["contact"].kind, intake["contact"].size) == ("tel", "m")          # 联系电话, maxLength 200
+    assert (intake["postcode"].kind, intake["postcode"].size) == ("text", "s")       # maxLength 20
+    assert (intake["complainant"].kind, intake["complainant"].size) == ("text", "m")  # maxLength 100
+    assert (intake["address"].kind, intake["address"].size) == ("text", "l")         # maxLength 500
+    check = {f.name: f for f in fields(shipped("enterprise_customer/preliminary_check.json"))}
+    assert check["department"].kind == "text" and check["notes"].kind == "textarea"  # 200 vs 2000
+    page = Controls(render(shipped("tourism/intake.json")))
+    [(tag, attrs)] = page.control("contact")
+    assert tag == "input" and attrs["type"] == "tel" and attrs["class"] == "w-m"
+    assert parse(shipped("tourism/intake.json"), MultiDict({"contact": "138 0000 0000"}))[0]["contact"] == "138 0000 0000"
+
+
+def test_a_limit_is_counted_not_cut():
+    schema = shipped("market_regulator/intake.json")
+    html = render(schema, MultiDict({"content": "字" * 4100}))
+    page = Controls(html)
+    [(_, attrs)] = page.control("content")
+    assert "maxlength" not in attrs and attrs["data-maxlength"] == "4000"
+    assert page.text["c-content"] == "4100 / 4000" and 'class="counter over"' in html
+    data, errors = parse(schema, MultiDict({"content": "字" * 4100}))
+    assert errors == {} and len(data["content"]) == 4100        # read back whole; the schema refuses it
+    with pytest.raises(InvalidInput) as refused:
+        validate_submission(schema, dict(data, request_type="inquiry", channel="phone", requester_name="王",
+                                         contact="1"), "t")
+    assert set(refused.value.field_errors) == {"content"}
+
+
+def test_conditional_requirements_in_words_and_for_the_script():
+    when = conditions(shipped("tourism/intake.json"))
+    assert [c.words for c in when["address"]] == ["「投诉形式」选择「书面投诉（一式两份，第十一条）」"]
+    assert when["address"][0].test == [[{"field": "complaint_form", "op": "in", "values": ["written"], "absent": False}]]
+    assert [c.words for c in when["same_cause"]] == ["「投诉人数」不少于 4"]
+    market = conditions(shipped("market_regulator/intake.json"))
+    assert [c.words for c in market["complaint_request"]] == ["「类别」选择「投诉」，或「涉及的类别（分别处理）」包括「投诉」"]
+    assert [c.words for c in market["contact"]] == ["未勾选「举报人要求匿名」"]          # an else branch
+    assert market["contact"][0].test == [[{"field": "anonymous", "op": "not_in", "values": ["true"], "absent": True}]]
+    assert [c.words for c in market["forwarded_by"]] == ["勾选「上级交办」，或「受理渠道」选择「相关部门移交」"]
+    # each condition holds exactly when JSON Schema says the field is required
+    assert market["contact"][0].holds({"anonymous": False}) and not market["contact"][0].holds({"anonymous": True})
+    assert market["address"][0].holds({"mixed_types": ["report", "complaint"]})
+    assert not market["address"][0].holds({"request_type": "inquiry"})
+
+
+def test_a_conditional_field_is_starred_with_its_condition_without_script():
+    schema = shipped("tourism/intake.json")
+    html = render(schema)
+    block = html.split('data-field="address"')[1].split('<div class="field ')[0]
+    assert '<span class="req req-when"' in block and "*" in block
+    assert "「投诉形式」选择「书面投诉（一式两份，第十一条）」时必填" in Controls(html).text["w-address"]
+    assert 'data-required-when="[[{&#34;field&#34;: &#34;complaint_form&#34;' in block
+
+
+def test_the_servers_required_error_says_why():
+    schema = shipped("tourism/intake.json")
+    data = {"complaint_form": "written", "complainant": "王"}
+    with pytest.raises(InvalidInput) as refused:
+        validate_submission(schema, data, "t")
+    explained = explain(schema, data, refused.value.field_errors)
+    assert explained["address"] == ["「投诉形式」选择「书面投诉（一式两份，第十一条）」时必填"]
+    assert explained["postcode"] == ["「投诉形式」选择「书面投诉（一式两份，第十一条）」时必填"]
+    for name, messages in refused.value.field_errors.items():        # other errors are left as they were
+        if name not in conditions(schema):
+            assert explained[name] == messages

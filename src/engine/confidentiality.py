@@ -13,6 +13,7 @@ Everything else sees the field with its value replaced by a mask.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 IDENTITY_KEYWORD = "x-identity"
@@ -73,3 +74,62 @@ def redact(value: Any, fields: set[str], mask: str, values: set[str] = frozenset
             if secret in value:
                 value = value.replace(secret, mask)
     return value
+
+
+# --- a task that needs the identity (revealFields) ------------------------------------------
+# A user task may grant the person doing it sight of the identity fields its work needs, e.g.
+# the department that negotiates a solution with the customer needs the customer's name and
+# contact:  <spiffworkflow:property name="revealFields" value="complainant,contact" />
+# Shown on that task's page only, to a user holding the task's role, while it is open; each
+# showing is logged by the page. A reporter who asked for anonymity is never revealed.
+
+REVEAL_PROPERTY = "revealFields"
+_SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+
+
+@lru_cache(maxsize=64)
+def _reveal_properties(bpmn_xml: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Element id -> (element tag, the field names of its `revealFields` property)."""
+    from lxml import etree
+    root = etree.fromstring(bpmn_xml.encode("utf-8"))
+    out = {}
+    for prop in root.iter(f"{{{_SPIFF}}}property"):
+        if prop.get("name") != REVEAL_PROPERTY:
+            continue
+        element = prop.getparent().getparent().getparent()
+        names = tuple(n.strip() for n in (prop.get("value") or "").split(",") if n.strip())
+        out[element.get("id")] = (etree.QName(element).localname, names)
+    return out
+
+
+def task_reveals(bpmn_xml: str, task_spec: str) -> set[str]:
+    """The field names the user task's `revealFields` property declares (none: empty)."""
+    tag, names = _reveal_properties(bpmn_xml).get(task_spec, ("", ()))
+    return set(names) if tag == "userTask" else set()
+
+
+def revealed_fields(bpmn_xml: str, task: dict, case_data: dict, identity: set[str]) -> set[str]:
+    """The identity fields the open `task` (a task dict) shows to the user holding its role."""
+    if task.get("status") != "open" or case_data.get("anonymous") is True:
+        return set()
+    return task_reveals(bpmn_xml, task.get("task")) & identity
+
+
+def reveal_problems(bpmn_xml: str, forms: dict[str, dict]) -> list[tuple[str, str]]:
+    """(element id, message) for each `revealFields` that `validate` should refuse: on an
+    element other than a user task, empty, or naming a field no form of the process marks
+    `"x-identity": true` (a typo would silently reveal nothing)."""
+    identity = identity_fields(forms)
+    problems = []
+    for element, (tag, names) in _reveal_properties(bpmn_xml).items():
+        if tag != "userTask":
+            problems.append((element, f"property '{REVEAL_PROPERTY}' is only read on a user task, not on a {tag}"))
+        elif not names:
+            problems.append((element, f"property '{REVEAL_PROPERTY}' names no field; list identity fields, "
+                                      "e.g. \"complainant,contact\""))
+        for name in names:
+            if name not in identity:
+                known = ", ".join(sorted(identity)) or "(none)"
+                problems.append((element, f"property '{REVEAL_PROPERTY}' names '{name}', which no form of this "
+                                          f"process marks \"{IDENTITY_KEYWORD}\": true; identity fields: {known}"))
+    return problems

@@ -19,12 +19,12 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 from werkzeug.datastructures import MultiDict
 
 from ..engine import drawing
-from ..engine.confidentiality import identity_fields, identity_values, may_see_identity, redact
+from ..engine.confidentiality import identity_fields, identity_values, may_see_identity, redact, revealed_fields
 from ..engine.clock import iso
 from ..engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from ..engine.inbox import INBOX_STATUSES
 from ..engine.review.history import readable_history
-from . import formgen
+from . import diagram_view, formgen
 from .app import int_param, local_time
 from .i18n import LANGS, translate
 
@@ -260,6 +260,17 @@ class CaseView:
             row["raw_json"] = json.dumps(self.mask(row.get("raw")), ensure_ascii=False, indent=2, default=str)
         return rows
 
+    def reveal(self, task: dict):
+        """Identity fields the task's BPMN grants (`revealFields`) to the user holding it:
+        shown on this task's page, every showing logged."""
+        shown = set() if self.sees_identity else revealed_fields(self.detail["bpmn_xml"], task, self.detail["data"],
+                                                                 self.hidden)
+        if shown:
+            self.hidden = self.hidden - shown
+            self.secrets = identity_values(self.detail["data"], self.hidden)
+            svc().log_access(g.user.login, "reveal_identity", self.summary.get("case_number") or self.id, True,
+                             f"task '{task['name']}' ({task['task']}) shows {', '.join(sorted(shown))}")
+
     def mask(self, value):
         if self.sees_identity or not self.hidden:
             return value
@@ -283,16 +294,31 @@ class CaseView:
         """(title, value as staff read it) for each filled field of the case data."""
         props = self.properties()
         return [(props[k]["title"], display(v, props[k])) for k, v in self.data.items()
-                if k in props and v not in (None, "", [], {})]
+                if k in props and v not in (None, "", [], {}) and k not in self.undecided]
+
+    @cached_property
+    def undecided(self) -> set[str]:
+        """Keys still holding the procedure's initial data (what its gateways start from) that
+        no task, message or handler set since: a default, not a decision."""
+        initial, data = self.meta.get("initial_data") or {}, self.detail["data"]
+        keys = {k for k, v in initial.items() if data.get(k) == v}
+        for e in self.history:
+            p = e["payload"] or {}
+            keys -= set({"task_completed": p.get("data"), "message_received": p.get("payload"),
+                         "handler_called": p.get("updates")}.get(e["kind"]) or {})
+        return keys
 
     def diagram(self) -> str:
         path = self.detail["path"]
         names = {k: g.ctx.role_name(k, g.lang) for k in g.ctx.roles}
         try:
-            return drawing.render(self.detail["bpmn_xml"].encode("utf-8"), role_names=names, done=set(path["done"]),
-                                  current=set(path["current"]), taken_flows=set(path["flows"]))
+            svg = drawing.render(self.detail["bpmn_xml"].encode("utf-8"), role_names=names, done=set(path["done"]),
+                                 current=set(path["current"]), taken_flows=set(path["flows"]))
         except ValueError:
             return ""
+        if request.args.get("diagram") == "all":        # the whole drawing at 100%, for pages without script
+            return svg
+        return diagram_view.focus(svg, self.detail["bpmn_xml"], {t["task"] for t in self.summary["open_tasks"]})
 
     def acknowledgement(self) -> list[str]:
         return [e["payload"]["outputs"]["message"] for e in self.history
@@ -365,7 +391,7 @@ class Submission:
             try:
                 return act(data)
             except InvalidInput as err:
-                self.errors = err.field_errors or {"_form": [str(err)]}
+                self.errors = formgen.explain(self.schema, data, err.field_errors or {"_form": [str(err)]})
         self.status = 400
         return None
 
@@ -415,6 +441,7 @@ def task_page(task_id):
         if result is not None:
             flash(f"{t('task_done')} {result.case_number or ''}", "ok")
             return redirect(url_for("pages.inbox"), 303)
+    view.reveal(task)                 # the identity the task needs, logged when the page shows it
     meta = view.meta["tasks"].get(task["task"], {})
     return render_template("task.html", task=task, view=view, case=view.summary, documentation=meta.get("documentation"),
                            **form.context()), form.status
