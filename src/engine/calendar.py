@@ -35,7 +35,6 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-import holidays as holidays_pkg
 
 from .clock import SHANGHAI, ensure_aware
 
@@ -116,6 +115,7 @@ class BusinessCalendar:
         return info
 
     def _build_year(self, year: int) -> YearInfo:
+        import holidays as holidays_pkg     # here, not at the top: a command that counts no days never loads it
         cn = holidays_pkg.China(years=[year])
         package_workdays = {d for d in cn.weekend_workdays if d.year == year}
         official = bool(package_workdays)

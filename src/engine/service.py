@@ -14,6 +14,7 @@ import os
 import socket
 import uuid
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -27,20 +28,23 @@ from .clock import Clock, IdSequence, SystemClock, engine_context, iso, local_da
 from .calendar import BusinessCalendar, default_calendar
 from .db import database_url, make_engine, make_session_factory
 from .deadlines import DeadlineBook
-from .definitions import CheckResult, check_paths
 from .errors import Conflict, InvalidInput, NotAllowed, NotFound, ValidationFailed
 from .eventlog import EventWriter, load_chain_key
 from .expressions import ComplaintScriptEngine
-from .forms import validate_submission
 from .case_services import CaseStarter, DbCaseNumbers, InstanceSummary, LogNotifier
 from .models import NO_DUE, Event, HumanTask, Incident, Instance, InstanceState, ProcessVersion
 from .inbox import InboxMixin
 from .queries import CaseQueries
-from .review.facts import record_facts
 from .views import describe_driver, task_dict
 from .spec import Serializer
 from .system_work import SystemWork
 from .actions import ActionResult, DeployResult, Loaded, VersionInfo  # noqa: F401 (part of this module's API)
+
+if TYPE_CHECKING:
+    from .definitions import CheckResult
+
+# Validation (definitions: jsonschema, lxml) and form checks (forms: jsonschema) are imported
+# where they are used, so that a read command does not load them (docs/performance.md).
 
 log = logging.getLogger("complaintflow")
 
@@ -120,7 +124,8 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
                         "ran; nothing was changed — reload and try again", by=ev.actor, at=ev.at, race=True)
 
     # --- deploy -------------------------------------------------------------------
-    def validate(self, paths) -> CheckResult:
+    def validate(self, paths) -> "CheckResult":
+        from .definitions import check_paths
         return check_paths(paths, self.handlers)
 
     def deploy(self, paths) -> list[DeployResult]:
@@ -222,6 +227,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
 
     def check_intake(self, s, process_id, data, *, version=None) -> dict:
         """The intake data as the procedure's intake form accepts it, or InvalidInput."""
+        from .forms import validate_submission
         pv = self._version(s, process_id, version)
         form = pv.meta.get("start_form")
         return validate_submission(pv.forms.get(form) if form else None, data, form or "")
@@ -261,6 +267,8 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         task = wf.get_task_from_id(uuid.UUID(task_id))
         if task is None or not task.has_state(TaskState.READY):
             raise Conflict(f"task '{row.name}' is not waiting for input any more; nothing was changed")
+        from .forms import validate_submission
+        from .review.facts import record_facts
         form = pv.meta["tasks"].get(row.task_spec, {}).get("form")
         data = validate_submission(pv.forms.get(form) if form else None, data, form or "")
         steplog = runtime.StepLog()

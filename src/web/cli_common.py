@@ -6,12 +6,12 @@ import click
 
 from ..engine.clock import local_iso, parse_instant
 from ..engine.errors import InvalidInput
-from .schemas import dump_json
 
 
 def emit(obj, as_json: bool, text_fn):
     """Print `obj` as JSON (documented keys) or as text."""
     if as_json:
+        from .schemas import dump_json     # marshmallow: only for --json
         click.echo(dump_json(obj))
     else:
         text_fn(obj)
