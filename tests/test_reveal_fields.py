@@ -1,0 +1,43 @@
+"""A user task granting sight of the identity fields its work needs (`revealFields`,
+src/engine/confidentiality.py; docs/process-design.md, "Confidential fields")."""
+
+from __future__ import annotations
+
+import json
+
+from complaintflow.engine.confidentiality import reveal_problems, revealed_fields, task_reveals
+from conftest import PROCESSES
+
+BPMN = (PROCESSES / "enterprise_customer.bpmn").read_text(encoding="utf-8")
+FORMS = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in (PROCESSES / "forms" / "enterprise_customer").glob("*.json")}
+IDENTITY = {"complainant", "contact"}
+
+
+def test_the_shipped_negotiation_task_reveals_name_and_contact_and_nothing_else_does():
+    assert task_reveals(BPMN, "agree_solution") == {"complainant", "contact"}
+    assert task_reveals(BPMN, "investigate") == set() and task_reveals(BPMN, "feedback") == set()
+    assert reveal_problems(BPMN, FORMS) == []
+
+
+def test_only_while_open_and_never_an_anonymous_reporter():
+    task = {"task": "agree_solution", "status": "open"}
+    assert revealed_fields(BPMN, task, {}, IDENTITY) == {"complainant", "contact"}
+    assert revealed_fields(BPMN, task, {}, {"complainant"}) == {"complainant"}       # only identity fields
+    assert revealed_fields(BPMN, dict(task, status="completed"), {}, IDENTITY) == set()
+    assert revealed_fields(BPMN, task, {"anonymous": True}, IDENTITY) == set()
+
+
+def test_mistakes_a_designer_can_make_are_found():
+    wrong = (BPMN.replace('value="complainant,contact"', 'value="complainant,contcat"')
+             .replace('<spiffworkflow:property name="initialData"',
+                      '<spiffworkflow:property name="revealFields" value="" />'
+                      '<spiffworkflow:property name="initialData"'))
+    problems = reveal_problems(wrong, FORMS)
+    assert ("agree_solution", "property 'revealFields' names 'contcat', which no form of this process marks "
+            "\"x-identity\": true; identity fields: complainant, contact") in problems
+    assert [m for e, m in problems if e == "receive"] == [
+        "property 'revealFields' is only read on a user task, not on a startEvent"]
+    empty = BPMN.replace('value="complainant,contact"', 'value=" , "')
+    assert reveal_problems(empty, FORMS) == [
+        ("agree_solution", "property 'revealFields' names no field; list identity fields, e.g. \"complainant,contact\"")]
+    assert revealed_fields(wrong, {"task": "agree_solution", "status": "open"}, {}, IDENTITY) == {"complainant"}
