@@ -240,6 +240,10 @@ class _Reader:
             at = self.moment(m["at"], m.key_lines["at"], what) if "at" in m else previous_at
             value = self.text(m, kind, what)
             target = self.task(value, line) if kind in ("complete", "claim") else value
+        if at < previous_at:              # a tick back in time would fire nothing and pass unnoticed
+            self.fail(line if kind == "tick" else m.key_lines["at"],
+                      f"{what}: {local_minute(at)} is before the step before it ({local_minute(previous_at)}); "
+                      "time only moves forward")
         return self.step_fields(Step(n, kind, target, at, m.line), m, what)
 
     def step_fields(self, step: Step, m: _Map, what) -> Step:
@@ -252,6 +256,10 @@ class _Reader:
         if "expect" in m:
             step.expect = self.expect(m["expect"], m.key_lines["expect"], step)
             step.expect_lines = dict(m["expect"].key_lines)
+            others = [k for k in step.expect if k != "refused"]
+            if step.kind == "start" and "refused" in step.expect and others:
+                self.fail(step.expect_lines[others[0]], f"a refused intake registers no case: '{others[0]}' "
+                                                        "cannot be expected beside 'refused'")
         return step
 
     # --- expectations -----------------------------------------------------------------------
@@ -472,6 +480,8 @@ class ScenarioRun:
                 if step.expect["refused"] not in _refusal_text(err):
                     raise Unmet(f"expected the action to be refused with '{step.expect['refused']}', "
                                 f"it was refused: {_refusal_text(err)}", "refused")
+                if self.instance_id is not None:      # the other expectations: the case as the refusal left it
+                    self.check(step, self.notifier.sent[sent_before:], fired)
                 return
             raise Unmet(f"the action was refused: {_refusal_text(err)}")
         if "refused" in step.expect:
