@@ -51,6 +51,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
+from jsonschema import Draft202012Validator
+
 from ..engine.clock import SHANGHAI, parse_instant
 # one reader of choices (oneOf/anyOf/enum/const) for the web forms and the engine's readable history
 from ..engine.forms import choice_options as _options, choice_titles  # noqa: F401  (choice_titles re-exported)
@@ -109,7 +111,6 @@ class Condition:
     test: list | None            # [[{"field", "op", "values", "absent"}]]: alternatives of clauses, or None
 
     def holds(self, data: dict) -> bool:
-        from jsonschema import Draft202012Validator
         return Draft202012Validator(self.schema).is_valid(data) != self.negated
 
 
