@@ -41,3 +41,24 @@ def test_mistakes_a_designer_can_make_are_found():
     assert reveal_problems(empty, FORMS) == [
         ("agree_solution", "property 'revealFields' names no field; list identity fields, e.g. \"complainant,contact\"")]
     assert revealed_fields(wrong, {"task": "agree_solution", "status": "open"}, {}, IDENTITY) == {"complainant"}
+
+
+def test_validate_refuses_a_misspelt_reveal_field_at_the_task_and_its_line(tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from complaintflow.web.cli import cli
+    copy = tmp_path / "processes"
+    copy.mkdir()
+    shutil.copy(PROCESSES / "roles.json", copy)
+    shutil.copytree(PROCESSES / "forms" / "enterprise_customer", copy / "forms" / "enterprise_customer")
+    bpmn = copy / "enterprise_customer.bpmn"
+    bpmn.write_text(BPMN.replace('value="complainant,contact"', 'value="complainant,contcat"'), encoding="utf-8")
+    line = next(n for n, text in enumerate(BPMN.splitlines(), 1) if 'value="complainant,contact"' in text)
+    task_line = max(n for n, text in enumerate(BPMN.splitlines()[:line], 1) if 'id="agree_solution"' in text)
+    result = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 'x.sqlite3'}", "validate", str(copy)])
+    assert result.exit_code == 4, result.output
+    assert result.output.splitlines()[0] == (
+        f"{bpmn}:{task_line}: element 'agree_solution' (协商解决方案): property 'revealFields' names 'contcat', "
+        "which no form of this process marks \"x-identity\": true; identity fields: complainant, contact")

@@ -28,6 +28,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from ..handlers import HandlerRegistry
+from .confidentiality import reveal_problems
 from .dmn_checks import DmnFiles
 from .forms import fact_problems
 from .graph_checks import GraphChecks, form_fields, script_names
@@ -164,6 +165,9 @@ class _FileChecker(TimeLimitChecks, GraphChecks):
         metas = {}
         for proc in processes:
             metas[proc.get("id")] = self.check_process(proc, roles)
+        # revealFields (docs/process-design.md "Confidential fields"), once every form is loaded
+        for elem_id, message in reveal_problems(raw.decode("utf-8"), self.forms):
+            self.problem(next(iter(root.iterfind(f".//*[@id='{elem_id}']")), None), message)
 
         if any(p.structural for p in self.problems):
             return []       # the causes are known; SpiffWorkflow would only report their effects
