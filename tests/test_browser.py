@@ -115,7 +115,7 @@ def test_a_complaint_from_registration_through_the_inbox_to_the_case_page(live, 
     # the department finds it in its inbox and completes it
     sign_in(page, base, "department")
     row = page.locator("table.tasks tr", has_text=number)
-    assert "调查核实" in row.inner_text() and "2026-05-08 17:00" in row.inner_text()
+    assert "调查核实" in row.inner_text() and "05月08日（周五）17:00" in row.inner_text()
     shot(page, "inbox")
     task_url = row.locator("a.task-link").get_attribute("href")
     open_task(page, base, "调查核实")          # task.png and case.png: tests/test_browser_task.py

@@ -90,7 +90,7 @@ def test_the_department_finds_the_task_in_its_inbox_and_completes_it_after_a_fai
     task = accept(svc, case["instance_id"])
     client = as_user("department")
     inbox = client.get("/").get_data(as_text=True)
-    assert "调查核实" in inbox and "KH-2026-000001" in inbox and "2026-05-08 17:00" in inbox
+    assert "调查核实" in inbox and "KH-2026-000001" in inbox and "05月08日（周五）17:00" in inbox
     assert as_user("reception").get("/").get_data(as_text=True).count("调查核实") == 0
     before = len(svc.history(case["instance_id"]))
     bad = client.post(f"/tasks/{task['task_id']}", data={"csrf_token": token(client, f"/tasks/{task['task_id']}"),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from jsonschema import Draft202012Validator, FormatChecker
 
 from .clock import ensure_aware, parse_instant
-from .errors import InvalidInput
+from .errors import Field, InvalidInput, Message, Term, msg
 
 _checker = FormatChecker()
 
@@ -36,60 +36,106 @@ def _is_date(value):
     return True
 
 
-def _messages(schema, error) -> tuple[str, str]:
-    """(field, message) for one jsonschema error, in words staff understand."""
+def _messages(schema, error) -> list[tuple[str, Message]]:
+    """[(top-level field, message)] for one jsonschema error: one `Message` per JSON Schema
+    keyword, naming the field (or table cell) by its title and stating the limit. Built from
+    the error's structured parts (keyword, its value, the instance), never from its English."""
     path = list(error.absolute_path)
+    props = schema.get("properties") or {}
     field = str(path[0]) if path else ""
-    props = schema.get("properties", {})
-    v = error.validator
-    if len(path) > 1 or (path and v == "required"):
-        # inside a list or object field: the error belongs to that field, naming the row
-        title = props.get(field, {}).get("title", field)
-        row = f"第{path[1] + 1}行" if len(path) > 1 and isinstance(path[1], int) else ""
-        what = error.message.split("'")[1] if v == "required" and "'" in error.message else error.message
-        item = (props.get(field, {}).get("items") or {}).get("properties", {})
-        if v == "required":
-            column = item.get(what, {}).get("title", what)
-            return field, f"{title}: {row}「{column}」is required (必填)"
-        return field, f"{title}: {row} {what}".replace(":  ", ": ")
+    prop = props.get(field) if isinstance(props.get(field), dict) else {}
+    items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+    row = path[1] + 1 if len(path) > 1 and isinstance(path[1], int) else None
+    columns = items.get("properties") or {}
+    column = str(path[2]) if len(path) > 2 else None
+
+    def where(column_name=None):
+        name = column_name or column
+        col = (columns.get(name) or {}).get("title", name) if name else None
+        return Field(prop.get("title", field) if field else "", row, col)
+
+    v, limit, value = error.validator, error.validator_value, error.instance
+    inner = (columns.get(column) if column else items if row else prop) or {}
     if v == "required":
-        field = error.message.split("'")[1] if "'" in error.message else field
-    title = props.get(field, {}).get("title", field) if field else ""
-    if v == "required":
-        msg = f"{title or field} is required (必填)"
-    elif v == "additionalProperties":
-        extra = error.message.split("'")[1] if "'" in error.message else "?"
-        field, msg = extra, f"'{extra}' is not a field of this form"
-    elif v == "format":
-        msg = f"{title}: '{error.instance}' is not a valid {error.validator_value} (e.g. 2026-05-06T17:00:00+08:00)"
-    elif v in ("oneOf", "enum", "const"):
-        choices = [c.get("const") for c in props.get(field, {}).get("oneOf", []) if isinstance(c, dict)]
-        choices = choices or props.get(field, {}).get("enum", [])
-        msg = f"{title}: '{error.instance}' is not one of the choices" + (f" ({', '.join(map(str, choices))})" if choices else "")
-    elif v == "type":
-        msg = f"{title}: expected {error.validator_value}, got {type(error.instance).__name__}"
-    elif v == "minLength" and error.validator_value == 1:
-        msg = f"{title} must not be empty (必填)"
-    else:
-        msg = f"{title}: {error.message}" if title else error.message
-    return field, msg
+        missing = [n for n in limit if isinstance(value, dict) and n not in value]
+        if path:            # a column of a table row (or a key of an object field)
+            return [(field, msg("required", field=where(n))) for n in missing]
+        return [(n, msg("required", field=Field((props.get(n) or {}).get("title", n)))) for n in missing]
+    if v == "dependentRequired":
+        out = []
+        for name, needed in (limit or {}).items():
+            if isinstance(value, dict) and name in value:
+                out += [(n, msg("dependent_required", field=Field((props.get(name) or {}).get("title", name)),
+                                other=Field((props.get(n) or {}).get("title", n)))) for n in needed if n not in value]
+        return out
+    if v == "additionalProperties":
+        known = set(props) if not path else set(columns)
+        extra = [k for k in (value if isinstance(value, dict) else {}) if k not in known]
+        return [(k if not path else field, msg("unknown_field", field=k)) for k in extra]
+    if not field:
+        return [("", msg("form_rule", detail=error.message))]
+    f = where()
+    if v == "minLength":
+        return [(field, msg("min_length_empty", field=f) if limit == 1 else
+                 msg("min_length", field=f, limit=limit, count=len(value)))]
+    if v == "maxLength":
+        return [(field, msg("max_length", field=f, limit=limit, count=len(value)))]
+    numeric = {"minimum": "minimum", "maximum": "maximum", "exclusiveMinimum": "exclusive_minimum",
+               "exclusiveMaximum": "exclusive_maximum", "multipleOf": "multiple_of"}
+    if v in numeric:
+        return [(field, msg(numeric[v], field=f, limit=limit, value=value))]
+    if v in ("minItems", "maxItems"):
+        verb = Term("choose" if choice_options(items) else "fill")
+        return [(field, msg("min_items" if v == "minItems" else "max_items", field=f, verb=verb, limit=limit,
+                            count=len(value)))]
+    titles = choice_titles(inner)
+    if v == "uniqueItems":
+        seen, twice = [], []
+        for item in value:
+            (twice if item in seen and item not in twice else seen).append(item)
+        return [(field, msg("unique_items", field=f, value=[titles.get(x, x) for x in twice]))]
+    if v == "contains":
+        wanted = limit.get("const") if isinstance(limit, dict) else None
+        return [(field, msg("contains", field=f, choice=titles.get(wanted, wanted)))]
+    if v == "format":
+        code = {"date-time": "format_datetime", "date": "format_date"}.get(limit, "format_other")
+        return [(field, msg(code, field=f, value=value, format=limit))]
+    if v == "pattern":
+        return [(field, msg("pattern", field=f, value=value))]
+    if v in ("oneOf", "anyOf", "enum"):
+        choices = [title for _, group in choice_options(inner) for _, title in group]
+        return [(field, msg("choice", field=f, value=value, choices=choices) if choices else
+                 msg("choice_any", field=f, value=value))]
+    if v == "const":
+        if "const" in inner and limit is True:          # a confirmation (已签字): tick it
+            return [(field, msg("confirm", field=f))]
+        choice = limit if isinstance(limit, bool) or "const" in inner else titles.get(limit, limit)
+        return [(field, msg("const", field=f, choice=choice))]
+    if v == "not":
+        return [(field, msg("not_here", field=f))]
+    if v == "type":
+        expected = limit if isinstance(limit, list) else [limit]
+        return [(field, msg("type", field=f, expected=[Term(str(t)) for t in expected]))]
+    return [(field, msg("invalid_value", field=f, detail=error.message))]
 
 
 def validate_submission(schema: dict | None, data, form_name: str = "") -> dict:
     """Check `data` against the form; return it normalised or raise InvalidInput with field errors."""
     if not isinstance(data, dict):
-        raise InvalidInput("the submitted data must be a JSON object, e.g. {\"field\": \"value\"}")
+        raise InvalidInput(msg("not_an_object"))
     if schema is None:
         return dict(data)
     validator = Draft202012Validator(schema, format_checker=_checker)
     errors = sorted(validator.iter_errors(data), key=lambda e: ([str(x) for x in e.absolute_path], e.validator or ""))
     if errors:
-        field_errors: dict[str, list[str]] = {}
+        field_errors: dict[str, list[Message]] = {}
         for err in errors:
-            field, msg = _messages(schema, err)
-            field_errors.setdefault(field or "_form", []).append(msg)
-        lines = "; ".join(m for msgs in field_errors.values() for m in msgs)
-        raise InvalidInput(f"form {form_name or schema.get('title', '')} has errors: {lines}", field_errors)
+            for field, message in _messages(schema, err):
+                shown = field_errors.setdefault(field or "_form", [])
+                if message not in shown:
+                    shown.append(message)
+        lines = [m for msgs in field_errors.values() for m in msgs]
+        raise InvalidInput(msg("form_invalid", form=form_name or schema.get("title", ""), errors=lines), field_errors)
     out = dict(data)
     for name, prop in (schema.get("properties") or {}).items():
         if prop.get("format") == "date-time" and isinstance(out.get(name), str):

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, or_, select, union_all, update
 from SpiffWorkflow.util.task import TaskState
 
-from .clock import iso, local_minute
-from .errors import Conflict, InvalidInput, NotAllowed, NotFound
+from .clock import iso
+from .errors import Conflict, InvalidInput, NotAllowed, NotFound, Person, Role, Term, msg
 from .models import AccessLog, Deadline, HumanTask, Instance, InstanceState, ProcessVersion
 from .replay import latest_data
 from .views import task_dict
@@ -74,7 +74,7 @@ class InboxMixin:
         merged = union_all(*[select(f.c.id, f.c.due_sort) for f in firsts]).subquery()
         page_ids = select(merged.c.id).order_by(merged.c.due_sort, merged.c.id).limit(limit).offset(offset)
         q = (select(HumanTask, Instance.case_number, Instance.category, Instance.legal_state,
-                    Deadline.provisional, Deadline.status)
+                    Deadline.provisional, Deadline.status, Deadline.unit, Deadline.last_day)
              .join(Instance, Instance.id == HumanTask.instance_id)
              .outerjoin(Deadline, deadline_join)
              .where(HumanTask.id.in_(page_ids))
@@ -84,11 +84,12 @@ class InboxMixin:
             rows = s.execute(q).all()
             total = sum(s.execute(select(*counts)).one())
         tasks = []
-        for t, case_number, cat, legal_state, provisional, deadline_status in rows:
+        for t, case_number, cat, legal_state, provisional, deadline_status, unit, last_day in rows:
+            # unit and last_day: how the due time reads (the last day of a day-based limit)
             tasks.append(dict(task_dict(t), case_number=case_number, category=cat, legal_state=legal_state,
                               claimed_by=t.claimed_by, claimed=iso(t.claimed_at), deadline=t.deadline,
                               overdue=bool(t.due_at and t.due_at <= now), provisional=bool(provisional),
-                              deadline_status=deadline_status))
+                              deadline_status=deadline_status, unit=unit, last_day=last_day))
         return InboxPage(tasks, total, limit, offset)
 
     def inbox_counts(self, roles: set[str]) -> dict[str, dict]:
@@ -130,27 +131,28 @@ class InboxMixin:
             if done.rowcount != 1:
                 s.expire_all()
                 row = self._open_task_row(s, task_id, user, roles)
-                who = f"claimed by {row.claimed_by}" if row.claimed_by else "not claimed"
-                raise Conflict(f"task '{row.name}' is {who}; only the user who claimed it can release it",
-                               by=row.claimed_by, at=row.claimed_at)
+                said = (msg("release_other", task=row.name, by=Person(row.claimed_by)) if row.claimed_by
+                        else msg("release_unclaimed", task=row.name))
+                raise Conflict(said, by=row.claimed_by, at=row.claimed_at)
             return task_dict(row) | {"claimed_by": None, "claimed": None}
 
     @staticmethod
     def _claimed_by_other(row, user):
         if row.claimed_by and row.claimed_by != user:
-            raise Conflict(f"task '{row.name}' was claimed by {row.claimed_by} at {local_minute(row.claimed_at)}; "
-                           "nothing was changed", by=row.claimed_by, at=row.claimed_at)
+            raise Conflict(msg("task_claimed", task=row.name, by=Person(row.claimed_by), at=row.claimed_at),
+                           by=row.claimed_by, at=row.claimed_at)
 
     def _open_task_row(self, s, task_id, user, roles):
         row = s.get(HumanTask, task_id)
         if row is None:
-            raise NotFound(f"there is no task '{task_id}'")
+            raise NotFound(msg("no_task", task=task_id))
         if roles is not None and row.role not in roles:
-            raise NotAllowed(f"task '{row.name}' is for role '{row.role}', which {user} does not hold")
+            raise NotAllowed(msg("task_role", task=row.name, role=Role(row.role), user=Person(user)))
         if row.status != "open":
-            by = f" by {row.completed_by} at {local_minute(row.completed_at)}" if row.completed_by else ""
-            raise Conflict(f"task '{row.name}' is no longer open ({row.status}{by}); nothing was changed",
-                           by=row.completed_by, at=row.completed_at)
+            said = (msg("task_closed_by", task=row.name, status=Term(row.status), by=Person(row.completed_by),
+                        at=row.completed_at) if row.completed_by else
+                    msg("task_closed", task=row.name, status=Term(row.status)))
+            raise Conflict(said, by=row.completed_by, at=row.completed_at)
         return row
 
     # --- the case page ---------------------------------------------------------------------

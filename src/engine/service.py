@@ -24,11 +24,11 @@ from SpiffWorkflow.util.task import TaskState
 
 from ..handlers import HandlerRegistry, Services, default_registry
 from . import runtime
-from .clock import Clock, IdSequence, SystemClock, engine_context, iso, local_day, local_iso, local_minute
+from .clock import Clock, IdSequence, SystemClock, engine_context, iso, local_day, local_iso
 from .calendar import BusinessCalendar, default_calendar
 from .db import database_url, make_engine, make_session_factory
 from .deadlines import DeadlineBook
-from .errors import Conflict, InvalidInput, NotAllowed, NotFound, ValidationFailed
+from .errors import Conflict, InvalidInput, NotAllowed, NotFound, Person, Role, Term, ValidationFailed, msg
 from .eventlog import EventWriter, load_chain_key
 from .expressions import ComplaintScriptEngine
 from .case_services import CaseStarter, DbCaseNumbers, InstanceSummary, LogNotifier
@@ -108,8 +108,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
     def _lost_race(self, loaded) -> Conflict:
         """The Conflict for an action that lost the race for a case: who won, and when."""
         if len(loaded) != 1:
-            return Conflict("a case was changed by another action at the same time; nothing was changed — "
-                            "reload and try again", race=True)
+            return Conflict(msg("race"), race=True)
         (instance_id,) = loaded
         with self.sessions() as s:
             inst = s.get(Instance, instance_id)
@@ -117,11 +116,9 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
                            .order_by(Event.seq.desc()).limit(1)).scalar_one_or_none()
         ref = (inst.case_number or inst.id) if inst else instance_id
         if ev is None:
-            return Conflict(f"case {ref} was changed by another action at the same time; nothing was changed — "
-                            "reload and try again", race=True)
-        what = describe_driver(ev)
-        return Conflict(f"case {ref} was changed by {ev.actor} at {local_minute(ev.at)} ({what}) while this action "
-                        "ran; nothing was changed — reload and try again", by=ev.actor, at=ev.at, race=True)
+            return Conflict(msg("case_race", case=ref), race=True)
+        return Conflict(msg("case_changed_by", case=ref, by=Person(ev.actor), at=ev.at, what=describe_driver(ev)),
+                        by=ev.actor, at=ev.at, race=True)
 
     # --- deploy -------------------------------------------------------------------
     def validate(self, paths) -> "CheckResult":
@@ -252,21 +249,21 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
     def _complete_in(self, s, task_id, actor, data, now, roles, expected_version) -> ActionResult:
         row = s.get(HumanTask, task_id)
         if row is None:
-            raise NotFound(f"there is no task '{task_id}' (see `complaintflow tasks`)")
+            raise NotFound(msg("no_task_cli", task=task_id))
         if row.status == "completed":
             raise _already_completed(row)
         if row.status != "open":
-            raise Conflict(f"task '{row.name}' ({task_id}) is no longer open ({row.status}); nothing was changed")
+            raise Conflict(msg("task_not_open", task=row.name, id=task_id, status=Term(row.status)))
         if roles is not None and row.role not in roles:
-            raise NotAllowed(f"task '{row.name}' is for role '{row.role}', which {actor} does not hold")
+            raise NotAllowed(msg("task_role", task=row.name, role=Role(row.role), user=Person(actor)))
         if row.claimed_by and row.claimed_by != actor:
-            raise Conflict(f"task '{row.name}' was claimed by {row.claimed_by} at {local_minute(row.claimed_at)}; "
-                           "nothing was changed", by=row.claimed_by, at=row.claimed_at)
+            raise Conflict(msg("task_claimed", task=row.name, by=Person(row.claimed_by), at=row.claimed_at),
+                           by=row.claimed_by, at=row.claimed_at)
         case = self._load(s, row.instance_id, now, expected_version)
         inst, pv, wf, ids = case.inst, case.pv, case.wf, case.ids
         task = wf.get_task_from_id(uuid.UUID(task_id))
         if task is None or not task.has_state(TaskState.READY):
-            raise Conflict(f"task '{row.name}' is not waiting for input any more; nothing was changed")
+            raise Conflict(msg("task_not_ready", task=row.name))
         from .forms import validate_submission
         from .review.facts import record_facts
         form = pv.meta["tasks"].get(row.task_spec, {}).get("form")
@@ -288,8 +285,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
             holder, since = session.execute(select(HumanTask.claimed_by, HumanTask.claimed_at)
                                             .where(HumanTask.id == task_id)).one()
             if holder and holder != actor:
-                raise Conflict(f"task '{row.name}' was claimed by {holder} at {local_minute(since)}; "
-                               "nothing was changed", by=holder, at=since)
+                raise Conflict(msg("task_claimed", task=row.name, by=Person(holder), at=since), by=holder, at=since)
         s.info.setdefault("after_flush_checks", []).append(claim_still_free)
         return result
 
@@ -298,7 +294,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         with self.uow() as s:
             case = self._load(s, instance_id, now)
             if not runtime.error_tasks(case.wf) and case.inst.status != "incident":
-                raise Conflict(f"case {case.inst.case_number or case.inst.id} has no open incident to retry")
+                raise Conflict(msg("no_incident", case=case.inst.case_number or case.inst.id))
             steplog = runtime.StepLog()
             with engine_context(now, case.ids):
                 case.wf.script_engine = self._engine(s, case.inst, steplog)
@@ -320,7 +316,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
                     runtime.deliver_message(case.wf, name, payload)
                     runtime.advance(case.wf, steplog)
             except runtime.WorkflowException:
-                raise Conflict(f"case {case.inst.case_number or case.inst.id} is not waiting for message '{name}'")
+                raise Conflict(msg("no_message_wait", case=case.inst.case_number or case.inst.id, message=name))
             result = self._finish(s, case, steplog, now, "message_received", actor,
                                   {"message": name, "payload": payload}, None)
         return self._committed(result)
@@ -346,12 +342,12 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         """The case for an action dated `now` (the moment its events will carry)."""
         inst = s.get(Instance, instance_id)
         if inst is None:
-            raise NotFound(f"there is no case '{instance_id}'")
+            raise NotFound(msg("no_case", case=instance_id))
         if expected_version is not None and inst.row_version != expected_version:
-            raise Conflict(f"case {inst.case_number or inst.id} has changed since you loaded it "
-                           f"(version {expected_version}, now {inst.row_version}); nothing was changed — reload and try again")
+            raise Conflict(msg("case_version", case=inst.case_number or inst.id, expected=expected_version,
+                               actual=inst.row_version))
         if inst.status == "completed":
-            raise Conflict(f"case {inst.case_number or inst.id} is closed; nothing was changed")
+            raise Conflict(msg("case_closed", case=inst.case_number or inst.id))
         if now < inst.updated_at:
             raise InvalidInput(f"case {inst.case_number or inst.id} was last changed at {local_iso(inst.updated_at)}; "
                                f"an action dated {local_iso(now)} would come before it in the log — time only moves "
@@ -477,8 +473,8 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
 
 
 def _already_completed(row: HumanTask) -> Conflict:
-    return Conflict(f"task '{row.name}' ({row.id}) was already completed by {row.completed_by} at "
-                    f"{local_minute(row.completed_at)}; nothing was changed", by=row.completed_by, at=row.completed_at)
+    return Conflict(msg("task_done_by", task=row.name, id=row.id, by=Person(row.completed_by), at=row.completed_at),
+                    by=row.completed_by, at=row.completed_at)
 
 
 def _set_due(row: HumanTask, due) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .clock import iso
+from .errors import Message, msg
 from .models import HumanTask, Incident, Instance
 
 
@@ -25,14 +26,13 @@ def case_dict(i: Instance) -> dict:
             "events": i.last_event_seq, "row_version": i.row_version}
 
 
-def describe_driver(ev) -> str:
+def describe_driver(ev) -> Message:
     """What a step's first event did, in a few words (for conflict messages)."""
     payload = ev.payload or {}
     if ev.kind == "task_completed":
-        return f"completed task '{payload.get('name') or payload.get('task')}'"
-    if ev.kind == "timer_fired":
-        return "a timer fired"
+        return msg("did_complete", task=payload.get("name") or payload.get("task"))
     if ev.kind == "message_received":
-        return f"delivered message '{payload.get('message')}'"
-    return {"started": "registered the case", "retry": "retried a failed step",
-            "deadlines_recomputed": "recomputed its deadlines"}.get(ev.kind, ev.kind)
+        return msg("did_message", message=payload.get("message"))
+    code = {"timer_fired": "did_timer", "started": "did_start", "retry": "did_retry",
+            "deadlines_recomputed": "did_recompute"}.get(ev.kind)
+    return msg(code) if code else msg("did_other", kind=ev.kind)

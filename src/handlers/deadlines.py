@@ -26,7 +26,8 @@ def _int(ctx, key, default=None):
 
 
 def start(ctx):
-    """Start a named limit: unit and amount from `from` (default: now), on the business calendar."""
+    """Start a named limit: unit and amount from `from` (default: now), on the business calendar.
+    `label` (optional) is the limit's name for people; web/deadline_text.py reads it from the BPMN."""
     p = ctx.params
     name = str(p["name"])
     origin = p.get("from")
@@ -85,7 +86,7 @@ def period(ctx):
 
 def register(registry):
     registry.register("deadline.start", start,
-                      params=("name", "unit", "amount", "from", "rule", "seed", "remind_workdays"))
+                      params=("name", "unit", "amount", "from", "rule", "seed", "remind_workdays", "label"))
     registry.register("deadline.stop", stop, params=("name",))
     registry.register("calendar.period", period, params=("unit", "amount", "from"))
     registry.register("deadline.pause", pause, params=("names", "reason"))

@@ -1,26 +1,11 @@
 """Messages to complainants and staff. The notifier service decides how they travel
 (SMS, e-mail, letter); handlers only say what is sent to whom."""
 
-from ..engine.clock import SHANGHAI, parse_instant
+from ..web.deadline_text import notice_text
 
-
-def _when(text):
-    """A moment as complainants read it: 2026年05月08日 17:00 (Beijing time)."""
-    try:
-        return parse_instant(str(text)).astimezone(SHANGHAI).strftime("%Y年%m月%d日 %H:%M")
-    except ValueError:
-        return str(text)
-
-
-def _limit_text(value):
-    """A limit as complainants read it: the last day for day-based limits, else the moment."""
-    if isinstance(value, dict):
-        if value.get("last_day"):
-            day = str(value["last_day"])[:10].split("-")
-            text = f"{day[0]}年{day[1]}月{day[2]}日"
-            return text + ("（暂定）" if value.get("provisional") else "")
-        return _when(value.get("due"))
-    return _when(value)
+# a limit as the complainant reads it (web/deadline_text.py, the one place limits are worded):
+# the last day for day-based limits (2026年12月02日), else the moment (2026年05月08日 17:00)
+_limit_text = _when = notice_text
 
 
 def acknowledge(ctx):

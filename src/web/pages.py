@@ -21,10 +21,10 @@ from werkzeug.datastructures import MultiDict
 from ..engine import drawing
 from ..engine.confidentiality import identity_fields, identity_values, may_see_identity, redact, revealed_fields
 from ..engine.clock import iso
-from ..engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from ..engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, Role, msg
 from ..engine.inbox import INBOX_STATUSES
 from ..engine.review.history import readable_history
-from . import diagram_view, formgen
+from . import deadline_text, diagram_view, formgen
 from .app import int_param, local_time
 from .i18n import LANGS, translate
 
@@ -63,9 +63,9 @@ def require_login():
     return None
 
 
-def refuse(action: str, target: str, reason: str):
-    """Refuse and log an attempt outside the user's roles."""
-    svc().log_access(g.user.login, action, target, False, reason)
+def refuse(action: str, target: str, reason):
+    """Refuse and log an attempt outside the user's roles (`reason`: a Message, logged in English)."""
+    svc().log_access(g.user.login, action, target, False, str(reason))
     raise NotAllowed(reason)
 
 
@@ -83,11 +83,36 @@ def hide(kind: str, action: str, target: str, reason: str):
     raise Unseen(kind)
 
 
+def person_name(login: str | None) -> str | None:
+    """A user's display name (None when the users file does not know the login)."""
+    user = g.ctx.users.get(login) if login else None
+    return user.name if user else None
+
+
+def said(err) -> str | None:
+    """An engine error in the page's language, people and roles by name; None when the error
+    has no language-neutral message (its English is never shown on a page)."""
+    return err.text(g.lang, person=person_name, role=lambda r: g.ctx.role_name(r, g.lang))
+
+
+@pages.app_context_processor
+def limit_helpers():
+    """Time limits and people as every page shows them (deadline_text.py)."""
+    now = svc().clock.now() if g.get("ctx") else None
+    lang = g.get("lang", "zh")
+    return {"due_words": lambda limit: deadline_text.due_text(limit, lang, now) if limit and limit.get("due") else "",
+            "left_words": lambda limit: deadline_text.left_text(limit, now, svc().calendar, lang)
+            if limit and limit.get("due") else None,
+            "size_words": lambda d: deadline_text.size_text(d.get("unit"), d.get("amount"), lang,
+                                                            d.get("extended_by") or d.get("extended") or 0),
+            "person": lambda login: person_name(login) or login}
+
+
 @pages.app_errorhandler(NotAllowed)
 def not_allowed(err):
     if request.blueprint == "api":
         return {"error": str(err)}, 403
-    return render_template("error.html", message=t("not_allowed"), detail=str(err)), 403
+    return render_template("error.html", message=t("not_allowed"), detail=said(err)), 403
 
 
 @pages.app_errorhandler(Conflict)
@@ -99,10 +124,11 @@ def conflict(err):
 
 
 def conflict_sentence(err: Conflict) -> str:
+    """What happened, in the page's language: who acted first and when (to the minute), else
+    the engine's message."""
     if err.by and err.at:
-        who = g.ctx.users.get(err.by)
-        return t("conflict_by", by=who.name if who else err.by, at=local_time(iso(err.at)))
-    return t("conflict") + str(err)
+        return t("conflict_by", by=person_name(err.by) or err.by, at=local_time(iso(err.at)))
+    return said(err) or t("conflict_title")
 
 
 @pages.app_errorhandler(NotFound)
@@ -111,7 +137,7 @@ def not_found(err):
         return {"error": str(err)}, 404
     if isinstance(err, Unseen):
         return render_template("error.html", message=t(f"unseen_{err.kind}")), 404
-    return render_template("error.html", message=t("not_found"), detail=str(err)), 404
+    return render_template("error.html", message=t("not_found"), detail=said(err)), 404
 
 
 # --- sign-in -------------------------------------------------------------------------------
@@ -178,12 +204,25 @@ def inbox():
     size = INBOX_PAGE_SIZE
     page = svc().inbox(roles=roles, user=g.user.login, process_id=process_id, category=category,
                        status=status, limit=size, offset=(page_no - 1) * size)
-    procedures = sorted({p["process_id"]: p["name"] for p in svc().processes()}.items())
+    procedures = [(info["process_id"], info["name"]) for info in _my_procedures()]
     titles = _category_titles([pid for pid, _ in procedures])
     return render_template("inbox.html", page=page, page_no=page_no, size=size, status=status,
                            statuses=INBOX_STATUSES, process_id=process_id, category=category,
                            procedures=procedures, categories=sorted(titles, key=lambda c: titles[c]),
                            counts=svc().inbox_counts(roles), category_title=lambda c: titles.get(c, c))
+
+
+def _my_procedures() -> list[dict]:
+    """The newest version of each procedure one of the user's roles works on (registers its
+    cases or has a lane in it), by id."""
+    out = []
+    for pid in sorted({p["process_id"] for p in svc().processes()}):
+        info = svc().process_info(pid)
+        meta = info["meta"]
+        roles = {meta.get("start_role")} | {task.get("role") for task in (meta.get("tasks") or {}).values()}
+        if my_roles() & roles:
+            out.append(info)
+    return out
 
 
 def _category_titles(process_ids) -> dict:
@@ -253,7 +292,8 @@ class CaseView:
         """The readable history (engine.review.history): one Chinese sentence per event, the
         submitted fields by title, the changes; `raw_json` is the stored event, masked like
         everything else the user reads, for the 原始数据 toggle."""
-        rows = readable_history(svc(), self.id, may_see_identity=self.sees_identity, names=_names, roles=g.ctx.roles)
+        rows = readable_history(svc(), self.id, may_see_identity=self.sees_identity, names=_names, roles=g.ctx.roles,
+                                limit_label=self.limit_label, seeds=self.reviewing)
         for row in rows:
             row["fields"] = self.mask(row.get("fields") or [])
             row["changes"] = self.mask(row.get("changes") or [])
@@ -291,10 +331,41 @@ class CaseView:
         return out
 
     def summary_rows(self) -> list[tuple[str, str]]:
-        """(title, value as staff read it) for each filled field of the case data."""
+        """(title, value as staff read it) for each filled field of the case data; a choice
+        whose value none of the forms gives a title (a placeholder such as "none") is left out."""
         props = self.properties()
-        return [(props[k]["title"], display(v, props[k])) for k, v in self.data.items()
+        rows = [(props[k]["title"], display(v, props[k], self.choice_titles(k))) for k, v in self.data.items()
                 if k in props and v not in (None, "", [], {}) and k not in self.undecided]
+        return [(title, value) for title, value in rows if value != ""]
+
+    def choice_titles(self, name: str) -> dict:
+        """Value -> title of field `name`'s choices in every form of the process naming it."""
+        out = {}
+        for schema in self.detail["forms"].values():
+            prop = (schema.get("properties") or {}).get(name)
+            if isinstance(prop, dict):
+                out = formgen.choice_titles(prop) | out
+        return out
+
+    @property
+    def process_name(self) -> str:
+        return self.meta.get("name") or self.summary["process_id"]
+
+    def limit_label(self, name: str, unit=None, amount=None) -> str:
+        """A limit's Chinese name from the case's BPMN (deadline_text.limit_label)."""
+        return deadline_text.limit_label(name, self.detail["bpmn_xml"], unit, amount)
+
+    def deadlines(self) -> list[dict]:
+        """The case's limits, each with its Chinese name (`label`)."""
+        return [dict(d, label=self.limit_label(d["name"], d["unit"], d["amount"])) for d in self.summary["deadlines"]]
+
+    def limit_for(self, task: dict) -> dict | None:
+        """The limit a task is due by (the running limit with the task's due moment), or the
+        bare due moment when no limit of the case has it; None without a due moment."""
+        if not task.get("due"):
+            return None
+        return next((d for d in self.deadlines() if d["due"] == task["due"] and d["status"] in ("open", "breached")),
+                    {"due": task["due"]})
 
     @cached_property
     def undecided(self) -> set[str]:
@@ -332,9 +403,12 @@ def _names(login: str):
     return (user.name, min(user.roles)) if user else None
 
 
-def display(value, prop: dict) -> str:
-    """A case value as staff read it: choice titles, Beijing time, 是/否."""
-    titles = formgen.choice_titles(prop)
+def display(value, prop: dict, titles: dict | None = None) -> str:
+    """A case value as staff read it: choice titles, Beijing time, 是/否; "" for a choice
+    field's value that has no title (a placeholder, not a decision)."""
+    titles = titles if titles is not None else formgen.choice_titles(prop)
+    if titles and isinstance(value, str) and value not in titles:
+        return ""
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, list) and all(isinstance(v, (str, int)) for v in value):
@@ -391,7 +465,8 @@ class Submission:
             try:
                 return act(data)
             except InvalidInput as err:
-                self.errors = formgen.explain(self.schema, data, err.field_errors or {"_form": [str(err)]})
+                texts = err.field_texts(g.lang, person=person_name) or {"_form": [said(err) or t("bad_request")]}
+                self.errors = formgen.explain(self.schema, data, texts)
         self.status = 400
         return None
 
@@ -450,12 +525,7 @@ def task_page(task_id):
 # --- intake --------------------------------------------------------------------------------
 
 def _startable() -> list[dict]:
-    out = []
-    for pid in sorted({p["process_id"] for p in svc().processes()}):
-        info = svc().process_info(pid)
-        if info["meta"].get("start_role") in my_roles():
-            out.append(info)
-    return out
+    return [info for info in _my_procedures() if info["meta"].get("start_role") in my_roles()]
 
 
 @pages.get("/new")
@@ -467,7 +537,7 @@ def new_case():
 def intake(process_id):
     info = svc().process_info(process_id)
     if info["meta"].get("start_role") not in my_roles():
-        refuse("start", process_id, f"registering '{process_id}' needs role '{info['meta'].get('start_role')}'")
+        refuse("start", process_id, msg("start_role", process=info["name"], role=Role(info["meta"].get("start_role"))))
     form = Submission(info["forms"].get(info["meta"].get("start_form") or ""))
     if request.method == "POST":
         result = form.post(lambda data: svc().start(process_id, data, g.user.login))

@@ -63,8 +63,8 @@ UNITS = {"workdays": "个工作日", "days": "日", "natural_days": "日", "hour
          "months": "个月"}
 
 
-def readable_history(service, instance_id, *, may_see_identity: bool, names=None, roles: dict | None = None
-                     ) -> list[dict]:
+def readable_history(service, instance_id, *, may_see_identity: bool, names=None, roles: dict | None = None,
+                     limit_label=None, seeds: bool = True) -> list[dict]:
     with service.sessions() as s:
         inst = service._find_case(s, instance_id)
         pv = service.version_info(s, inst.version_id)
@@ -75,6 +75,9 @@ def readable_history(service, instance_id, *, may_see_identity: bool, names=None
     if roles is None:
         roles = _roles_beside(source)
     reader = _Reader(pv, _elements(xml), roles or {}, names, may_see_identity, events)
+    if limit_label is not None:          # (name, unit, amount) -> the limit's name for people
+        reader.limit = limit_label
+    reader.seeds = seeds                 # the seed references of limits (出处): for reviewers
     return [reader.event(e) for e in events]
 
 
@@ -121,6 +124,11 @@ class _Reader:
     def role_name(self, role):
         return (self.roles.get(role) or {}).get("zh") or role
 
+    @staticmethod
+    def limit(name, unit=None, amount=None):
+        """A time limit's name as shown (readable_history's `limit_label`; the id by default)."""
+        return name
+
     # names of elements
     def element_name(self, element_id):
         info = self.elements.get(element_id) or {}
@@ -139,6 +147,9 @@ class _Reader:
     # values
     def value(self, key, value, prop=None):
         prop = prop if prop is not None else self.props.get(key) or {}
+        if key == "deadlines" and isinstance(value, dict):       # the limits by their names
+            value = {self.limit(k.removesuffix(".remind")) + ("（提醒）" if k.endswith(".remind") else ""): v
+                     for k, v in value.items()}
         if key in self.secret_fields and value not in (None, "", []):
             return MASK
         return self.hide_text(label(value, prop, self))
@@ -231,7 +242,7 @@ class _Reader:
         else:
             lead = f"计时器「{name}」触发"
         if p.get("deadline"):
-            return f"{lead}：「{p['deadline']}」时限已到（到期时间 {due}）"
+            return f"{lead}：「{self.limit(p['deadline'])}」已到期（到期时间 {due}）"
         return f"{lead}（到期时间 {due}）"
 
     def handler(self, p) -> tuple[str, list[dict]]:
@@ -251,23 +262,23 @@ class _Reader:
             last = f"，最后一日 {_day(out['last_day'])}" if out.get("last_day") else ""
             prov = "（暂定：当年节假日安排尚未公布）" if out.get("provisional") else ""
             fields = [{"title": "依据", "value": inputs.get("rule")}] if inputs.get("rule") else []
-            if inputs.get("seed"):
+            if inputs.get("seed") and getattr(self, "seeds", True):
                 fields.append({"title": "出处", "value": inputs["seed"]})
-            return (f"系统起算时限「{out.get('name')}」（{size}）：到期时间 {_when(out.get('due'))}{last}{prov}", fields)
+            return (f"系统起算时限「{self.limit(out.get('name'), out.get('unit'), out.get('amount'))}」（{size}）：到期时间 {_when(out.get('due'))}{last}{prov}", fields)
         if handler == "deadline.stop" and isinstance(out, dict):
             status = DEADLINE_STATUS.get(out.get("status"), out.get("status"))
-            return f"时限「{out.get('name')}」结束：{status}", []
+            return f"时限「{self.limit(out.get('name'))}」结束：{status}", []
         if handler == "deadline.pause" and isinstance(out, dict):
-            names = "、".join(f"「{n}」" for n in out.get("paused") or []) or "（无计时中的时限）"
+            names = "、".join(f"「{self.limit(n)}」" for n in out.get("paused") or []) or "（无计时中的时限）"
             why = f"，原因：{out['reason']}" if out.get("reason") else ""
             return f"系统暂停计时：{names}{why}", []
         if handler == "deadline.resume" and isinstance(out, dict):
-            names = "、".join(f"「{n}」" for n in out.get("resumed") or []) or "（无暂停的时限）"
+            names = "、".join(f"「{self.limit(n)}」" for n in out.get("resumed") or []) or "（无暂停的时限）"
             return f"系统恢复计时：{names}", []
         if handler == "deadline.extend" and isinstance(out, dict):
             if out.get("granted"):
-                return f"时限「{out.get('name')}」延长至 {_when(out.get('due'))}", []
-            return f"时限「{out.get('name')}」未予延长：{out.get('reason')}", []
+                return f"时限「{self.limit(out.get('name'))}」延长至 {_when(out.get('due'))}", []
+            return f"时限「{self.limit(out.get('name'))}」未予延长：{out.get('reason')}", []
         if handler == "case_number.assign":
             return f"系统分配受理编号 {out}", []
         if handler == "case.close":
