@@ -117,11 +117,11 @@ def test_staff_and_external_notices_need_an_addressee(notifier, clock):
 
 def test_a_gateway_condition_that_fails_becomes_an_incident_saying_which_expression(service, split_dir):
     bpmn = split_dir / "split.bpmn"
-    bpmn.write_text(bpmn.read_text(encoding="utf-8").replace("len(request_types) &gt; 1", "len(parts) &gt; 1"),
-                    encoding="utf-8")
-    service.deploy([split_dir])            # `parts` is a field of a later form: valid, but unset here
+    bpmn.write_text(bpmn.read_text(encoding="utf-8").replace("len(request_types) &gt; 1",
+                                                             "request_types[2] == 'report'"), encoding="utf-8")
+    service.deploy([split_dir])            # valid, but this case's list has one item: an IndexError at run time
     result = service.start("split", {"request_types": ["complaint"], "content": "退款"}, "li")
     assert result.status == "incident"
     (incident,) = result.incidents
     assert incident["task"] == "mixed"
-    assert "Error evaluating expression 'len(parts) > 1'" in incident["message"]
+    assert "Error evaluating expression 'request_types[2] == 'report''" in incident["message"]
