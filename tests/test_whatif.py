@@ -302,3 +302,21 @@ def test_progress_is_shown_on_stderr_when_many_cases_are_replayed(service, clock
     assert result.exit_code == 0, result.stderr
     assert result.stderr.splitlines() == ["  10/10 cases replayed"]
     assert json.loads(result.stdout)["summary"]["same_path"] == 10
+
+
+def test_intake_values_equal_to_the_initial_data_are_given_back_only_where_the_form_needs_them(
+        service, clock, chain_key_env):
+    """The log records the intake merged over the process's initial data. tourism's intake form
+    requires `same_cause` for a joint complaint, and its initial data holds `same_cause: false`;
+    property_management's initial data holds empty texts its intake form would refuse."""
+    import test_property_management as pm
+    import test_tourism as ly
+    service.deploy([PROCESSES / "tourism.bpmn", PROCESSES / "property_management.bpmn"])
+    joint = ly.start(service, clock, complainant_count=5, same_cause=False)
+    plain = pm.start(service, clock)
+    for process, case in (("tourism", joint), ("property_management", plain)):
+        result = CliRunner().invoke(cli, ["--db", str(service.engine.url), "--now", "2026-05-06T09:00", "whatif",
+                                          process, "--candidate", str(PROCESSES), "--json"], env=chain_key_env)
+        assert result.exit_code == 0, result.output
+        (report,) = json.loads(result.output)["cases"]
+        assert (report["case_number"], report["path"], report["does_not_fit"]) == (case.case_number, "same", None)

@@ -43,6 +43,7 @@ from .clock import SHANGHAI, FixedClock, iso, local_minute
 from .deadlines import deadline_dict
 from .definitions import NS, check_paths
 from .errors import ComplaintflowError, Conflict, InvalidInput, ValidationFailed
+from .forms import validate_submission
 from .models import Deadline, Event, Instance, ProcessVersion
 
 
@@ -272,14 +273,35 @@ def compare_deadlines(old_rows, new_rows, now, new_now=None) -> list[dict]:
     return out
 
 
+def recorded_intake(data: dict, old_version) -> dict:
+    """The intake as submitted, from the recorded start data (the intake merged over the old
+    version's initial data). A value equal to its initial one may have been submitted or not:
+    left out, unless the old intake form needs it to accept the rest (as it did)."""
+    initial = old_version.meta.get("initial_data") or {}
+    unsure = {k for k, v in data.items() if k in initial and initial[k] == v}
+    intake = {k: v for k, v in data.items() if k not in unsure}
+    form = old_version.meta.get("start_form")
+    schema = old_version.forms.get(form) if form else None
+    for _ in range(len(unsure) + 1):
+        try:
+            validate_submission(schema, intake, form or "")
+            break
+        except InvalidInput as err:
+            back = (set(err.field_errors) & unsure) - set(intake)
+            if not back:
+                break
+            intake.update({k: data[k] for k in back})
+    return intake
+
+
 class _CaseRun:
     """Plays one recorded case against the candidate in the sandbox."""
 
-    def __init__(self, box: Sandbox, process_id: str, old_meta: dict, report: CaseReport):
+    def __init__(self, box: Sandbox, process_id: str, old_version, report: CaseReport):
         self.box = box
         self.sb = box.service
         self.process_id = process_id
-        self.old_meta = old_meta
+        self.old_version = old_version
         self.report = report
         self.new_id: str | None = None
         self.seen = 0                   # the last sandbox event already looked at
@@ -370,14 +392,13 @@ class _CaseRun:
     def start(self, driver, p) -> None:
         data = dict(p.get("data") or {})
         extra = {"split_from": data.pop("split_from")} if "split_from" in data else None
-        initial = self.old_meta.get("initial_data") or {}
-        intake = {k: v for k, v in data.items() if not (k in initial and initial[k] == v)}
+        intake = recorded_intake(data, self.old_version)
+        with self.sb.sessions() as s:
+            form = self.sb._version(s, self.process_id).meta.get("start_form")
         try:
             with self.sb.uow() as s:
                 result = self.sb._start_in(s, self.process_id, intake, driver.actor, driver.at, extra=extra)
         except InvalidInput as err:
-            with self.sb.sessions() as s:
-                form = self.sb._version(s, self.process_id).meta.get("start_form")
             self.misfit(driver, None, form, err, "the intake")
             raise _Stop from None
         self.new_id = result.instance_id
@@ -459,10 +480,10 @@ def _replay_case(service, box: Sandbox, process_id: str, instance_id: str, horiz
         events = list(s.execute(select(Event).where(Event.instance_id == inst.id).order_by(Event.seq)).scalars())
         old_rows = list(s.execute(select(Deadline).where(Deadline.instance_id == inst.id)
                                   .order_by(Deadline.id)).scalars())
-        meta = service.version_info(s, inst.version_id).meta
+        old_version = service.version_info(s, inst.version_id)
         report = CaseReport(inst.id, inst.case_number, inst.version, iso(inst.received_at), inst.status, len(events))
         status, closed, next_due = inst.status, inst.closed_at, inst.next_due_at
-    run = _CaseRun(box, process_id, meta, report)
+    run = _CaseRun(box, process_id, old_version, report)
     try:
         run.run(events, status, closed, next_due, horizon)
     except ComplaintflowError as err:       # the candidate refused something the log asks for
