@@ -40,3 +40,14 @@ def system_work_exit(ctx, result) -> None:
         ctx.exit(1)
     if result["refused"]:
         ctx.exit(InvalidInput.exit_code)
+
+
+def since_day(since: str | None):
+    """`--since YYYY-MM-DD` as a date (None when not given); a clear error otherwise."""
+    from datetime import date
+    if not since:
+        return None
+    try:
+        return date.fromisoformat(since)
+    except ValueError:
+        raise InvalidInput(f"--since must be a day such as 2026-05-01, not '{since}'") from None

@@ -6,23 +6,16 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import date
 
 import click
 
-from ..engine.errors import InvalidInput
 from ..engine.review.verify import verify_all
-from .cli_common import emit
+from .cli_common import emit, since_day
 
 
 def verify_all_cases(service, process_id, since, user, as_json):
     """`replay --verify --all`: every selected case, a progress bar on a terminal, a summary."""
-    day = None
-    if since:
-        try:
-            day = date.fromisoformat(since)
-        except ValueError:
-            raise InvalidInput(f"--since must be a day such as 2026-05-01, not '{since}'") from None
+    day = since_day(since)
     bar = None
     show_bar = not as_json and sys.stderr.isatty()
 

@@ -3,12 +3,11 @@ against deployed versions (docs/process-design.md, "What-if" and "Diff")."""
 
 from __future__ import annotations
 
-from datetime import date
 
 import click
 
 from ..engine.errors import InvalidInput
-from .cli_common import _t, emit
+from .cli_common import _t, emit, since_day
 
 
 @click.command("whatif")
@@ -26,12 +25,7 @@ def whatif_cmd(obj, process_id, candidate, since, newest, as_json):
     Per case: the same path, or where it diverges (old / new); limits that move or would be
     breached; submissions that no longer fit the candidate's forms. The database is only read."""
     from ..engine.whatif import what_if
-    day = None
-    if since:
-        try:
-            day = date.fromisoformat(since)
-        except ValueError:
-            raise InvalidInput(f"--since must be a day such as 2026-05-01, not '{since}'") from None
+    day = since_day(since)
 
     def progress(n, total):
         if total >= 10 and (n % 10 == 0 or n == total):
