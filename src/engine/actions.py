@@ -42,6 +42,8 @@ class Loaded:
     state_row: InstanceState
     # the timers that had fired when the case was loaded (runtime.fired_timer_ids)
     timers_fired: set = field(default_factory=set)
+    # the case's open task rows when they were read with it (id -> row); None: read them at the end
+    open_tasks: dict | None = None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import insert
+
 from .clock import UTC, ensure_aware, iso
 from .errors import ComplaintflowError
 from .models import Event
@@ -142,19 +144,29 @@ class EventWriter:
     def for_instance(cls, session, instance, key: bytes):
         return cls(session, instance, instance.last_event_hash or GENESIS, key)
 
-    def append(self, *, step, kind, at, actor=None, task_id=None, payload=None, state_after=None) -> Event:
+    def append(self, *, step, kind, at, actor=None, task_id=None, payload=None, state_after=None) -> dict:
+        """Chain an event to the case; it is written with the action's other events by
+        `write_pending_events`, after the flush that wrote (and version-checked) the case row."""
         seq = self.instance.last_event_seq + 1
         payload = payload or {}
         digest = keyed_digest(self.key, self.instance.id, self.prev, seq, step, kind, at, actor, task_id, payload,
                               state_after)
-        ev = Event(instance_id=self.instance.id, seq=seq, step=step, kind=kind, at=at, actor=actor,
-                   task_id=task_id, payload=payload, state_after=state_after, prev_hash=self.prev, hash=digest,
-                   key_id=self.key_id)
-        self.session.add(ev)
+        row = {"instance_id": self.instance.id, "seq": seq, "step": step, "kind": kind, "at": at, "actor": actor,
+               "task_id": task_id, "payload": payload, "state_after": state_after, "prev_hash": self.prev,
+               "hash": digest, "key_id": self.key_id}
+        self.session.info.setdefault("pending_events", []).append(row)
         self.instance.last_event_seq = seq
         self.instance.last_event_hash = digest
         self.prev = digest
-        return ev
+        return row
+
+
+def write_pending_events(session) -> None:
+    """The events the action appended, as one multi-row INSERT (the ORM would send one statement
+    per event to learn each new id, which nothing needs)."""
+    rows = session.info.pop("pending_events", None)
+    if rows:
+        session.execute(insert(Event.__table__), rows)
 
 
 # --- checking ---------------------------------------------------------------------------

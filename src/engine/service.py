@@ -16,7 +16,7 @@ import uuid
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -29,7 +29,7 @@ from .calendar import BusinessCalendar, default_calendar
 from .db import database_url, make_engine, make_session_factory
 from .deadlines import DeadlineBook
 from .errors import Conflict, InvalidInput, NotAllowed, NotFound, Person, Role, Term, ValidationFailed, msg
-from .eventlog import EventWriter, load_chain_key
+from .eventlog import EventWriter, load_chain_key, write_pending_events
 from .expressions import ComplaintScriptEngine
 from .case_services import CaseStarter, DbCaseNumbers, InstanceSummary, LogNotifier
 from .models import NO_DUE, Event, HumanTask, Incident, Instance, InstanceState, ProcessVersion
@@ -87,7 +87,8 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         session = self.sessions()
         try:
             yield session
-            session.flush()
+            session.flush()                 # the case row first, its row version checked
+            write_pending_events(session)   # then the action's events, in one statement
             for check in session.info.pop("after_flush_checks", ()):   # may still refuse: rolled back
                 check(session)
             session.commit()
@@ -203,7 +204,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         split into several cases). `extra` is data the engine adds after the intake form
         was checked (e.g. `split_from`)."""
         pv = self._version(s, process_id, version)
-        data = self.check_intake(s, process_id, data, version=version)
+        data = self._intake(pv, data)
         initial = {**copy.deepcopy(pv.meta.get("initial_data") or {}), **data, **(extra or {})}
         inst = Instance(id=str(uuid.uuid4()), process_id=pv.process_id, version_id=pv.id, version=pv.version,
                         status="running", category=_short(initial.get("category")), received_at=now,
@@ -220,12 +221,16 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         state_row = InstanceState(instance_id=inst.id, state="", state_hash="")
         s.add(state_row)
         driver = {"process_id": pv.process_id, "version": pv.version, "data": initial}
-        return self._finish(s, Loaded(inst, pv, wf, ids, state_row), steplog, now, "started", actor, driver, None)
+        return self._finish(s, Loaded(inst, pv, wf, ids, state_row, open_tasks={}), steplog, now, "started", actor,
+                            driver, None)
 
     def check_intake(self, s, process_id, data, *, version=None) -> dict:
         """The intake data as the procedure's intake form accepts it, or InvalidInput."""
+        return self._intake(self._version(s, process_id, version), data)
+
+    @staticmethod
+    def _intake(pv, data) -> dict:
         from .forms import validate_submission
-        pv = self._version(s, process_id, version)
         form = pv.meta.get("start_form")
         return validate_submission(pv.forms.get(form) if form else None, data, form or "")
 
@@ -247,7 +252,10 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         return self._committed(result)
 
     def _complete_in(self, s, task_id, actor, data, now, roles, expected_version) -> ActionResult:
-        row = s.get(HumanTask, task_id)
+        case_rows = s.execute(select(HumanTask).where(
+            HumanTask.instance_id == select(HumanTask.instance_id).where(HumanTask.id == task_id).scalar_subquery(),
+            or_(HumanTask.status == "open", HumanTask.id == task_id))).scalars().all()
+        row = next((r for r in case_rows if r.id == task_id), None)
         if row is None:
             raise NotFound(msg("no_task_cli", task=task_id))
         if row.status == "completed":
@@ -260,6 +268,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
             raise Conflict(msg("task_claimed", task=row.name, by=Person(row.claimed_by), at=row.claimed_at),
                            by=row.claimed_by, at=row.claimed_at)
         case = self._load(s, row.instance_id, now, expected_version)
+        case.open_tasks = {r.id: r for r in case_rows if r.status == "open"}
         inst, pv, wf, ids = case.inst, case.pv, case.wf, case.ids
         task = wf.get_task_from_id(uuid.UUID(task_id))
         if task is None or not task.has_state(TaskState.READY):
@@ -340,7 +349,8 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
 
     def _load(self, s, instance_id, now, expected_version=None):
         """The case for an action dated `now` (the moment its events will carry)."""
-        inst = s.get(Instance, instance_id)
+        inst, state = s.execute(select(Instance, InstanceState).outerjoin(
+            InstanceState, InstanceState.instance_id == Instance.id).where(Instance.id == instance_id)).first() or (None, None)
         if inst is None:
             raise NotFound(msg("no_case", case=instance_id))
         if expected_version is not None and inst.row_version != expected_version:
@@ -354,7 +364,6 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
                                "forward; nothing was changed")
         s.info.setdefault("loaded", set()).add(inst.id)
         pv = self.version_info(s, inst.version_id)
-        state = s.get(InstanceState, instance_id)
         spec, subs = pv.specs
         wf = self.serializer.state_from_dict(json.loads(state.state), spec, subs)
         return Loaded(inst, pv, wf, IdSequence(inst.id, inst.id_counter), state, runtime.fired_timer_ids(wf))
@@ -400,7 +409,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
                           payload=eff.payload)
         if errored or had_incident:
             self._sync_incidents(s, inst, errored, writer, now)
-        open_tasks = self._sync_tasks(s, inst, pv, wf, snap.ready_user, now)
+        open_tasks = self._sync_tasks(s, inst, pv, wf, snap.ready_user, now, case.open_tasks)
         if inst.lease_owner is not None:          # system work ends its lease with its commit
             inst.lease_owner, inst.lease_until = None, None
         return ActionResult(inst.id, inst.case_number, inst.status, open_tasks, [], inst.last_event_seq)
@@ -433,9 +442,10 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
             if tid not in errored_ids:
                 row.resolved_at = now
 
-    def _sync_tasks(self, s, inst, pv, wf, ready_user, now):
-        open_rows = {r.id: r for r in s.execute(select(HumanTask).where(
-            HumanTask.instance_id == inst.id, HumanTask.status == "open")).scalars()}
+    def _sync_tasks(self, s, inst, pv, wf, ready_user, now, open_rows=None):
+        if open_rows is None:       # not read with the case (a tick, a retry, a message)
+            open_rows = {r.id: r for r in s.execute(select(HumanTask).where(
+                HumanTask.instance_id == inst.id, HumanTask.status == "open")).scalars()}
         ready = {str(t.id): t for t in ready_user}
         still_open = []
         for tid, row in open_rows.items():

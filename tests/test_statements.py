@@ -1,0 +1,43 @@
+"""How many SQL statements an action sends (SQLite). Statement counts are deterministic, unlike
+timings: each action costs per statement, so a change that adds one shows here
+(docs/performance.md, "Cost per user action")."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event
+
+from conftest import open_task
+
+INTAKE = {"subject": "快递丢失", "due_at": "2026-05-08T17:00:00+08:00"}
+
+
+@pytest.fixture
+def statements(mini, switch):
+    switch.fail = False                           # the fixture's handler answers: no incident
+    mini.start("mini", INTAKE, "li")              # the version cached, this year's case counter made
+    sent = []
+    event.listen(mini.engine, "before_cursor_execute", lambda conn, cur, stmt, *a: sent.append(stmt))
+    return sent
+
+
+def test_a_start_sends_at_most_six_statements(mini, statements):
+    # the version, the case number (its own short transaction), then one INSERT per table:
+    # the case, its events (all in one), its open task, its state
+    case = mini.start("mini", INTAKE, "li")
+    assert case.status == "running" and [t["task"] for t in case.open_tasks] == ["review"]
+    assert len(statements) <= 6, "\n".join(statements)
+    assert sum(s.lstrip().upper().startswith("INSERT INTO EVENTS") for s in statements) == 1
+
+
+def test_a_completion_sends_at_most_eight_statements(mini, clock, statements):
+    case = mini.start("mini", INTAKE, "li")
+    task = open_task(mini, case.instance_id, "review")
+    clock.advance(hours=1)
+    statements.clear()
+    done = mini.complete_task(task["task_id"], "bob", {"verdict": "ok"})
+    # the task with its case's open tasks, the case with its state; then the case row (its
+    # version checked), the events, the task, the next task, the state; the claim re-read
+    assert len(statements) <= 8, "\n".join(statements)
+    assert done.status == "running" and [t["task"] for t in done.open_tasks] == ["close"]
+    assert mini.replay(case.instance_id).consistent is True
