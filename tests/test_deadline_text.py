@@ -1,4 +1,4 @@
-"""Time limits as staff and complainants read them (web/deadline_text.py), against a controlled
+"""Time limits as staff and complainants read them (engine/deadline_text.py), against a controlled
 clock and the real business calendar (China's holidays from the `holidays` package)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 from complaintflow.engine.calendar import BusinessCalendar
 from complaintflow.engine.clock import SHANGHAI, FixedClock, parse_instant
-from complaintflow.web.deadline_text import due_text, left_text, limit_label, notice_text, size_text
+from complaintflow.engine.deadline_text import due_text, left_text, limit_label, notice_text, size_text
 from conftest import PROCESSES
 
 
@@ -115,7 +115,7 @@ def test_each_limit_is_named_by_its_bpmn():
 
 @pytest.mark.parametrize("path", sorted(PROCESSES.glob("*.bpmn")), ids=lambda p: p.stem)
 def test_every_limit_of_the_shipped_procedures_has_a_chinese_name(path):
-    from complaintflow.web.deadline_text import limit_names
+    from complaintflow.engine.deadline_text import limit_names
     names = limit_names(path.read_text(encoding="utf-8"))
     assert names
     for name, unit, amount, label in names:

@@ -300,3 +300,22 @@ def test_a_paused_and_resumed_limit_at_each_moment_and_in_words(service, clock, 
     sentences = [e["sentence"] for e in readable_history(service, case.instance_id, may_see_identity=True)]
     assert any(s.startswith("系统暂停计时：「reply」") for s in sentences)
     assert "系统恢复计时：「reply」" in sentences
+
+
+def test_a_limit_counted_in_days_reads_by_its_last_day_in_the_history(ec, clock):
+    """Staff and reviewers read a working-day limit by its last day, not by the engine's due
+    moment (00:00 of the day after): received Thu 04-30, 10 working days over Labour Day end
+    on Mon 05-18; the timer at 05-19 00:00 says the last day has passed."""
+    at(clock, "2026-04-30T09:00:00+08:00")
+    case = ec.start("medical_insurance", {
+        "channel": "phone", "received_at": "2026-04-30T09:00:00+08:00", "complainant": "李先生",
+        "contact": "13700000000", "insured_id": "110101195001011234", "respondent": "某定点药店",
+        "content": "多收个人自付部分费用", "request": "退还多收的费用"}, "yb_wang")
+    at(clock, "2026-05-18T23:59:00+08:00")
+    assert ec.tick()["timers_fired"] == 0
+    at(clock, "2026-05-19T00:00:00+08:00")
+    assert ec.tick()["timers_fired"] == 1
+    sentences = [e["sentence"] for e in readable_history(ec, case.case_number, may_see_identity=True)]
+    assert "系统起算时限「reply」（10个工作日）：最后一日 2026年05月18日（当日内）" in sentences
+    assert "计时器「超过答复时限」触发：「reply」已超过最后一日 2026年05月18日" in sentences
+    assert not [s for s in sentences if "05月19日 00:00" in s]

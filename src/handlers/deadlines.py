@@ -27,7 +27,7 @@ def _int(ctx, key, default=None):
 
 def start(ctx):
     """Start a named limit: unit and amount from `from` (default: now), on the business calendar.
-    `label` (optional) is the limit's name for people; web/deadline_text.py reads it from the BPMN."""
+    `label` (optional) is the limit's name for people; engine/deadline_text.py reads it from the BPMN."""
     p = ctx.params
     name = str(p["name"])
     origin = p.get("from")

@@ -1,9 +1,9 @@
 """Messages to complainants and staff. The notifier service decides how they travel
 (SMS, e-mail, letter); handlers only say what is sent to whom."""
 
-from ..web.deadline_text import notice_text
+from ..engine.deadline_text import notice_text
 
-# a limit as the complainant reads it (web/deadline_text.py, the one place limits are worded):
+# a limit as the complainant reads it (engine/deadline_text.py, the one place limits are worded):
 # the last day for day-based limits (2026年12月02日), else the moment (2026年05月08日 17:00)
 _limit_text = _when = notice_text
 

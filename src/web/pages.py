@@ -24,7 +24,8 @@ from ..engine.clock import iso
 from ..engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, Role, msg
 from ..engine.inbox import INBOX_STATUSES
 from ..engine.review.history import readable_history
-from . import deadline_text, diagram_view, formgen
+from ..engine import deadline_text
+from . import diagram_view, formgen
 from .app import int_param, local_time
 from .i18n import LANGS, translate
 

@@ -93,6 +93,7 @@ class _Reader:
         self.secret_values = set() if may_see else identity_values(_all_data(events), self.secret_fields)
         self.data: dict = {}
         self._names_cache: dict = {}
+        self.last_days: dict = {}       # limit name -> its last day, for limits counted in days
 
     # identity
     def hide(self, value):
@@ -242,6 +243,9 @@ class _Reader:
         else:
             lead = f"计时器「{name}」触发"
         if p.get("deadline"):
+            last = self.last_days.get(p["deadline"])
+            if last:      # a limit counted in days: its last day has passed (the engine's due is 00:00 after it)
+                return f"{lead}：「{self.limit(p['deadline'])}」已超过最后一日 {_day(last)}"
             return f"{lead}：「{self.limit(p['deadline'])}」已到期（到期时间 {due}）"
         return f"{lead}（到期时间 {due}）"
 
@@ -259,12 +263,13 @@ class _Reader:
             return f"系统向{to}发送{what}（「{step}」）", [{"title": "内容", "value": self.hide_text(out.get("message"))}]
         if handler == "deadline.start" and isinstance(out, dict):
             size = "约定时刻" if out.get("unit") == "at" else f"{out.get('amount')}{UNITS.get(out.get('unit'), out.get('unit'))}"
-            last = f"，最后一日 {_day(out['last_day'])}" if out.get("last_day") else ""
+            self.last_days[out.get("name")] = out.get("last_day")
+            ends = _ends(out)
             prov = "（暂定：当年节假日安排尚未公布）" if out.get("provisional") else ""
             fields = [{"title": "依据", "value": inputs.get("rule")}] if inputs.get("rule") else []
             if inputs.get("seed") and getattr(self, "seeds", True):
                 fields.append({"title": "出处", "value": inputs["seed"]})
-            return (f"系统起算时限「{self.limit(out.get('name'), out.get('unit'), out.get('amount'))}」（{size}）：到期时间 {_when(out.get('due'))}{last}{prov}", fields)
+            return (f"系统起算时限「{self.limit(out.get('name'), out.get('unit'), out.get('amount'))}」（{size}）：{ends}{prov}", fields)
         if handler == "deadline.stop" and isinstance(out, dict):
             status = DEADLINE_STATUS.get(out.get("status"), out.get("status"))
             return f"时限「{self.limit(out.get('name'))}」结束：{status}", []
@@ -277,7 +282,8 @@ class _Reader:
             return f"系统恢复计时：{names}", []
         if handler == "deadline.extend" and isinstance(out, dict):
             if out.get("granted"):
-                return f"时限「{self.limit(out.get('name'))}」延长至 {_when(out.get('due'))}", []
+                self.last_days[out.get("name")] = out.get("last_day")
+                return f"时限「{self.limit(out.get('name'))}」延长：{_ends(out)}", []
             return f"时限「{self.limit(out.get('name'))}」未予延长：{out.get('reason')}", []
         if handler == "case_number.assign":
             return f"系统分配受理编号 {out}", []
@@ -340,6 +346,14 @@ def _when(text) -> str:
         return local_text(parse_instant(str(text)))
     except ValueError:
         return str(text)
+
+
+def _ends(out: dict) -> str:
+    """When a limit ends as people read it (engine/deadline_text.py): its last day for a limit
+    counted in days, else the moment it is due."""
+    if out.get("last_day"):
+        return f"最后一日 {_day(out['last_day'])}（当日内）"
+    return f"到期时间 {_when(out.get('due'))}"
 
 
 def _day(text) -> str:

@@ -21,7 +21,7 @@ import re
 from datetime import date, datetime
 from functools import lru_cache
 
-from ..engine.clock import SHANGHAI, ensure_aware, local_day, parse_instant
+from .clock import SHANGHAI, ensure_aware, local_day, parse_instant
 
 DAY_UNITS = ("same_day", "workdays", "days", "days_strict", "months")
 WEEKDAYS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
