@@ -301,3 +301,33 @@ class CaseFact(Base):
     value: Mapped[str | None] = mapped_column(String(100))
     positive: Mapped[bool | None]                              # e.g. satisfied, mediation succeeded
     recorded_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """An integration's bearer token for /api/v1 (engine/tokens.py): a name, the roles it acts
+    in, and the SHA-256 of its secret (the secret itself is shown once and never stored)."""
+
+    __tablename__ = "api_tokens"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)   # the actor is "api:" + name
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    roles: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class IdempotencyKey(Base):
+    """The first answer to a request sent with an `Idempotency-Key` header, per token, so that
+    a retry gets that answer again instead of a second case. `status` is NULL while the first
+    request runs; the row with its answer is written in the same transaction as the case."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_created", "created_at"),)
+
+    token_name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    status: Mapped[int | None]
+    body: Mapped[str | None] = mapped_column(Text)

@@ -227,6 +227,8 @@ def create_app(service: ComplaintService | None = None, *, users: UserDirectory 
         return {"status": "ok"}
 
     from .api import api
+    from .api_v1 import api_v1    # first: its token check runs before the pages' sign-in check (docs/api.md)
+    app.register_blueprint(api_v1)
     from .pages import pages
     app.register_blueprint(pages)
     app.register_blueprint(api)

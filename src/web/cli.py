@@ -523,6 +523,7 @@ _Group.lazy.update({
     "test": ".cli_scenarios:test_cmd",             # designers' scenario files
     "whatif": ".cli_whatif:whatif_cmd",            # a candidate against past cases
     "diff": ".cli_whatif:diff_cmd",                # a candidate against deployed versions
+    "token": ".cli_token:token_cmd",               # API tokens, docs/api.md
 })
 
 
