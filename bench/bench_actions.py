@@ -39,7 +39,6 @@ import sqlite3
 import statistics
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 

@@ -10,9 +10,11 @@ start compile the package from source (`--no-bytecode` measures that case). Then
 command once per round (order rotated), its CPU time read from the child's resource usage
 (`os.wait4`), so that other work on a shared machine counts less than wall time would.
 Reported: each command's median CPU ms, the median over rounds of its ratio to the bare
-interpreter of the same round, and that ratio's range. Usage:
+interpreter of the same round, and that ratio's range. `--before DIR` also runs each command
+with an older source tree (DIR holds `complaintflow`, e.g. a link to an exported `src/`),
+interleaved in the same rounds. Usage:
 
-    python bench/bench_cli_start.py [--rounds 9] [--json]
+    python bench/bench_cli_start.py [--rounds 9] [--before DIR] [--json]
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--no-bytecode", action="store_true", help="compile the package from source on every start")
+    ap.add_argument("--before", help="a directory whose `complaintflow` is an older source tree, to compare")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -76,8 +79,13 @@ def main(argv=None):
             "tasks --role reception": cli + ["tasks", "--role", "reception"],
             f"show {case_number}": cli + ["show", case_number],
         }
-        probes = {name: (lambda a=a: a) for name, a in commands.items()}
-        paired = paired_rounds(probes, args.rounds, measure=lambda fn: cpu_seconds(fn(), env))
+        probes = {name: (lambda a=a: (a, env)) for name, a in commands.items()}
+        if args.before:
+            old = dict(env, PYTHONPATH=os.pathsep.join(filter(None, [args.before, env.get("PYTHONPATH")])))
+            for name, a in list(commands.items())[1:]:
+                commands[f"{name} (before)"] = a
+                probes[f"{name} (before)"] = lambda a=a: (a, old)
+        paired = paired_rounds(probes, args.rounds, measure=lambda fn: cpu_seconds(*fn()))
 
     result = {name: {"cpu_ms": round(statistics.median(paired["samples"][name]) * 1e3, 1),
                      "ratio": round(paired["median_ratio"][name], 2),
@@ -90,7 +98,7 @@ def main(argv=None):
         for name, r in result.items():
             label = "python -c pass" if name == "baseline" else f"complaintflow {name}"
             lo, hi = r["ratio_range"]
-            print(f"  {label:34} {r['cpu_ms']:7.1f} ms   {r['ratio']:5.2f}x  ({lo}-{hi})")
+            print(f"  {label:43} {r['cpu_ms']:7.1f} ms   {r['ratio']:5.2f}x  ({lo}-{hi})")
     return result
 
 
