@@ -18,7 +18,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from flask import Blueprint, Response, g, render_template_string, request, url_for
+from flask import Blueprint, Response, current_app, g, render_template_string, request, url_for
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -109,7 +109,7 @@ def openapi_document() -> dict:
 # --- who is calling ------------------------------------------------------------------------
 
 def svc():
-    return g.ctx.service
+    return current_app.extensions["complaintflow"].service     # also before load_user set g.ctx
 
 
 @api_v1.record_once
@@ -127,6 +127,7 @@ def _authenticate():
     g.user = None
     g.api_caller = None
     if request.path in PUBLIC:
+        g.user = Caller("(public)", ())        # the description: no token, no roles, nothing to read
         return None
     try:
         caller = authenticate(svc(), request.headers.get("Authorization"))
