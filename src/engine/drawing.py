@@ -9,6 +9,7 @@ gateways as diamonds (X exclusive, + parallel, O inclusive, pentagon event-based
 
 from __future__ import annotations
 
+from functools import lru_cache
 from html import escape
 
 from lxml import etree
@@ -44,27 +45,63 @@ def render(raw: bytes, *, role_names: dict | None = None, done: set | None = Non
     """SVG text for the first process of `raw`. `done`/`current` are element ids to mark;
     `taken_flows` are sequence flows the case went along. `covered_flows` (process tests'
     coverage) marks every flow: those in it as covered, the others as never taken (dashed red),
-    each with `data-covered="yes"` or `"no"`."""
+    each with `data-covered="yes"` or `"no"`.
+
+    What does not depend on the marks is drawn once per file content, role names and title
+    (`_drawn`, kept for the last few): a deployed version never changes, so the case page
+    only picks each shape's and flow's drawing for the case's marks."""
+    drawn = _drawn(raw, tuple(sorted((role_names or {}).items())), title)
+    return drawn.svg(done or set(), current or set(), taken_flows or set(), covered_flows)
+
+
+class _Drawn:
+    """A drawing without marks: its fixed text, and for each shape and flow the text of every
+    state it can be drawn in (shapes: None, "done", "current"; flows: "plain", "taken",
+    "covered", "uncovered")."""
+
+    def __init__(self):
+        self.parts: list = []          # text, or ("shape" | "flow", element id)
+        self.shapes: dict[str, dict] = {}
+        self.flows: dict[str, dict] = {}
+
+    def svg(self, done: set, current: set, taken_flows: set, covered_flows: set | None) -> str:
+        out = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+            elif part[0] == "shape":
+                sid = part[1]
+                out.append(self.shapes[sid]["current" if sid in current else "done" if sid in done else None])
+            elif covered_flows is not None:
+                out.append(self.flows[part[1]]["covered" if part[1] in covered_flows else "uncovered"])
+            else:
+                out.append(self.flows[part[1]]["taken" if part[1] in taken_flows else "plain"])
+        return "\n".join(out)
+
+
+@lru_cache(maxsize=32)
+def _drawn(raw: bytes, role_names: tuple, title: str | None) -> _Drawn:
     root = etree.fromstring(raw)
-    diagram = layout.read(raw)
+    diagram = layout.read_cached(raw)
     if not diagram.shapes:
         raise layout.LayoutError("the file has no diagram layout (run `complaintflow layout FILE`)")
-    done, current, taken_flows = done or set(), current or set(), taken_flows or set()
     elements = {e.get("id"): e for e in root.iter() if e.get("id")}
-    role_names = role_names or {}
+    role_names = dict(role_names)
+    drawn = _Drawn()
+    out = drawn.parts
 
     boxes = list(diagram.shapes.values()) + [b for _, b in diagram.lanes] + ([diagram.pool] if diagram.pool else [])
     xs = [p[0] for pts in diagram.edges.values() for p in pts] + [b.x for b in boxes] + [b.right for b in boxes]
     ys = [p[1] for pts in diagram.edges.values() for p in pts] + [b.y for b in boxes] + [b.bottom + 34 for b in boxes]
     x0, y0 = min(xs) - 10, min(ys) - (40 if title else 10)
     w, h = max(xs) - x0 + 10, max(ys) - y0 + 10
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{x0:.0f} {y0:.0f} {w:.0f} {h:.0f}" '
-           f'width="{w:.0f}" height="{h:.0f}" font-family="Noto Sans CJK SC, Microsoft YaHei, PingFang SC, sans-serif" '
-           f'font-size="12" role="img">',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-           f'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{PLAIN}"/></marker>'
-           '<marker id="arrow-done" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-           f'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{DONE}"/></marker></defs>']
+    out += [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{x0:.0f} {y0:.0f} {w:.0f} {h:.0f}" '
+            f'width="{w:.0f}" height="{h:.0f}" font-family="Noto Sans CJK SC, Microsoft YaHei, PingFang SC, sans-serif" '
+            f'font-size="12" role="img">',
+            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+            f'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{PLAIN}"/></marker>'
+            '<marker id="arrow-done" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+            f'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{DONE}"/></marker></defs>']
     if title:
         out.append(f'<text x="{x0 + 10:.0f}" y="{y0 + 24:.0f}" font-size="16" font-weight="bold">{escape(title)}</text>')
     if diagram.pool:
@@ -80,17 +117,8 @@ def render(raw: bytes, *, role_names: dict | None = None, done: set | None = Non
         out.append(f'<line x1="{b.x + 30}" y1="{b.y}" x2="{b.x + 30}" y2="{b.bottom}" stroke="{PLAIN}"/>')
         out.append(_vertical_text(b.x + 15, b.y + b.h / 2, label, 12))
     for fid, points in diagram.edges.items():
-        taken = fid in taken_flows
-        colour = DONE if taken else PLAIN
-        path = " ".join(f"{x:.0f},{y:.0f}" for x, y in points)
-        marker = "arrow-done" if taken else "arrow"
-        extra = ""
-        if covered_flows is not None:
-            taken = fid in covered_flows
-            colour, marker = (DONE, "arrow-done") if taken else (CURRENT, "arrow")
-            extra = ' data-covered="yes"' if taken else ' data-covered="no" stroke-dasharray="6 4"'
-        out.append(f'<polyline data-element="{escape(fid)}" points="{path}" fill="none" stroke="{colour}" '
-                   f'stroke-width="{2.5 if taken else 1.3}" marker-end="url(#{marker})"{extra}/>')
+        drawn.flows[fid] = {state: _flow(fid, points, state) for state in ("plain", "taken", "covered", "uncovered")}
+        out.append(("flow", fid))
         flow = elements.get(fid)
         if flow is not None and flow.get("name") and fid in diagram.labels:
             lb = diagram.labels[fid]
@@ -99,8 +127,8 @@ def render(raw: bytes, *, role_names: dict | None = None, done: set | None = Non
         node = elements.get(sid)
         if node is None:
             continue
-        state = "current" if sid in current else "done" if sid in done else None
-        out.append(_shape(node, sid, b, state))
+        drawn.shapes[sid] = {state: _shape(node, sid, b, state) for state in (None, "done", "current")}
+        out.append(("shape", sid))
         name = node.get("name") or ""
         kind = _local(node.tag)
         if name and kind not in ACTIVITIES:
@@ -108,7 +136,18 @@ def render(raw: bytes, *, role_names: dict | None = None, done: set | None = Non
             for k, line in enumerate(_wrap(name, 8)[:2]):
                 out.append(f'<text x="{lb.cx:.0f}" y="{lb.y + 11 + k * 13:.0f}" text-anchor="middle" font-size="11">{escape(line)}</text>')
     out.append("</svg>")
-    return "\n".join(out)
+    return drawn
+
+
+def _flow(fid, points, state) -> str:
+    """A sequence flow: "plain", "taken" (the case went along it), "covered" or "uncovered"
+    (process tests' coverage)."""
+    taken = state in ("taken", "covered")
+    colour, marker = (DONE, "arrow-done") if taken else (CURRENT if state == "uncovered" else PLAIN, "arrow")
+    extra = {"covered": ' data-covered="yes"', "uncovered": ' data-covered="no" stroke-dasharray="6 4"'}.get(state, "")
+    path = " ".join(f"{x:.0f},{y:.0f}" for x, y in points)
+    return (f'<polyline data-element="{escape(fid)}" points="{path}" fill="none" stroke="{colour}" '
+            f'stroke-width="{2.5 if taken else 1.3}" marker-end="url(#{marker})"{extra}/>')
 
 
 def _vertical_text(x, y, text, size, bold=False):

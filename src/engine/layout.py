@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -452,3 +453,11 @@ def read(raw: bytes) -> Diagram:
         if label is not None:
             diagram.labels[ref] = Box(*(float(label.get(k)) for k in ("x", "y", "width", "height")))
     return diagram
+
+
+@lru_cache(maxsize=32)
+def read_cached(raw: bytes) -> Diagram:
+    """`read(raw)`, kept per file content for the last few files: a deployed version never
+    changes, and the case page draws it on every request. Shared: callers must not change
+    the Diagram they get."""
+    return read(raw)

@@ -25,7 +25,7 @@ _VIEWBOX = re.compile(r'viewBox="([-\d.]+) ([-\d.]+) ([-\d.]+) ([-\d.]+)" width=
 
 def focus_box(bpmn_xml: str, open_ids: set[str]) -> layout.Box | None:
     """The box around the shapes of `open_ids` in the diagram layout, or None."""
-    shapes = layout.read(bpmn_xml.encode("utf-8")).shapes
+    shapes = layout.read_cached(bpmn_xml.encode("utf-8")).shapes
     boxes = [shapes[i] for i in sorted(open_ids) if i in shapes]
     if not boxes:
         return None

@@ -264,25 +264,53 @@ class CaseView:
     """One case for one user: summary, data, history and path, with identity masked where
     the user's roles may not see it."""
 
-    def __init__(self, ref: str, action: str):
-        try:
-            self.summary = svc().show(ref)
-        except NotFound as err:
-            hide("case", action, ref, str(err))
-        self.id = self.summary["instance_id"]
-        self.detail = svc().case_detail(self.id)
-        self.meta = self.detail["meta"]
-        start_role = self.meta.get("start_role")
-        _, task_roles = svc().case_roles(self.id)
+    def __init__(self, ref: str, action: str, *, task: dict | None = None):
+        """`task`: a task of the case that is for one of the user's roles (the task page), which
+        already shows the user works on the case: nothing more is read to check that (a
+        reviewer's reading is still logged), and the summary only when a page shows it."""
+        self.ref, self.action = ref, action
         self.reviewing = is_reviewer()
+        if task is not None and task["role"] in my_roles() and not self.reviewing:
+            self.id = task["instance_id"]
+            return
+        self.id = self.summary["instance_id"]
+        # every role that has or had a task in the case (service.case_roles), from the task
+        # rows `show` already read: open and not open
+        task_roles = {t["role"] for t in self.summary["open_tasks"] + self.summary["completed_tasks"] if t["role"]}
         if self.reviewing:          # reads every case, and every reading is on record
             svc().log_access(g.user.login, action, self.summary.get("case_number") or self.id, True, "compliance review")
-        elif not (my_roles() & (task_roles | {start_role})):
+        elif not (my_roles() & task_roles or my_roles() & {self.meta.get("start_role")}):
             hide("case", action, self.summary.get("case_number") or self.id,
                  f"no role of {g.user.login} ({', '.join(sorted(my_roles()))}) works on this case")
-        self.hidden = identity_fields(self.detail["forms"])
-        self.sees_identity = may_see_identity(my_roles(), g.ctx.roles, self.detail["data"], start_role)
-        self.secrets = set() if self.sees_identity else identity_values(self.detail["data"], self.hidden)
+
+    @cached_property
+    def summary(self) -> dict:
+        try:
+            return svc().show(self.ref)
+        except NotFound as err:
+            hide("case", self.action, self.ref, str(err))
+
+    # The case's state (data and path) is read when a page first needs it: a task page's POST
+    # that completes the task reads it once, in `complete_task`, not here as well.
+    @cached_property
+    def detail(self) -> dict:
+        return svc().case_detail(self.id)
+
+    @cached_property
+    def meta(self) -> dict:
+        return self.detail["meta"]
+
+    @cached_property
+    def hidden(self) -> set[str]:
+        return identity_fields(self.detail["forms"])
+
+    @cached_property
+    def sees_identity(self) -> bool:
+        return may_see_identity(my_roles(), g.ctx.roles, self.detail["data"], self.meta.get("start_role"))
+
+    @cached_property
+    def secrets(self) -> set:
+        return set() if self.sees_identity else identity_values(self.detail["data"], self.hidden)
 
     @cached_property
     def history(self) -> list[dict]:
@@ -370,11 +398,13 @@ class CaseView:
 
     @cached_property
     def undecided(self) -> set[str]:
-        """Keys still holding the procedure's initial data (what its gateways start from) that
-        no task, message or handler set since: a default, not a decision."""
+        """Fields of the summary (those with a title) still holding the procedure's initial
+        data (what its gateways start from) that no task, message or handler set since: a
+        default, not a decision."""
         initial, data = self.meta.get("initial_data") or {}, self.detail["data"]
-        keys = {k for k, v in initial.items() if data.get(k) == v}
-        for e in self.history:
+        props = self.properties()
+        keys = {k for k, v in initial.items() if data.get(k) == v and k in props}   # of those the summary shows
+        for e in self.history if keys else ():          # none: the history is not read for it
             p = e["payload"] or {}
             keys -= set({"task_completed": p.get("data"), "message_received": p.get("payload"),
                          "handler_called": p.get("updates")}.get(e["kind"]) or {})
@@ -503,7 +533,7 @@ def _too_large(value) -> bool:
 @pages.route("/tasks/<task_id>", methods=["GET", "POST"])
 def task_page(task_id):
     task = _task_for_me(task_id, "view_task" if request.method == "GET" else "complete_task")
-    view = CaseView(task["instance_id"], "view_task")
+    view = CaseView(task["instance_id"], "view_task", task=task)
     form = Submission(svc().task_form(task_id))
     if request.method == "POST":
         try:

@@ -1,0 +1,169 @@
+"""The case page and the task page's POST against the bare service calls behind them.
+
+A real SQLite store in a temporary directory, every procedure of processes/ deployed, the
+staff inbox app (Flask test client, demo users signed in) and some cases run through the
+service: enterprise_customer cases at the preliminary check and at the investigation, and
+hospital_patient cases (its drawing is the largest, 12,590 px wide). Then, interleaved round
+by round (bench/interleaved.py), so that a noisy machine slows every probe alike:
+
+* baseline — `service.show` + `service.case_detail` of an enterprise case (what the case
+  page needs from the service);
+* case page — `GET /cases/<id>` of the same case (access checks, history, the drawing
+  with the case's path, the template);
+* hospital baseline / hospital case page — the same for a hospital_patient case;
+* task page — `GET /tasks/<id>` of an open preliminary check (against the baseline);
+* complete — `service.complete_task` of a preliminary check, each call on a fresh case at
+  that step;
+* task POST — the same completion posted through the task page (`POST /tasks/<id>`, the
+  form as the browser sends it), each on another fresh case at the same step.
+
+Each page probe is paired with its own service probe of the same round; the report gives
+the median of those per-round ratios and their range. Usage:
+
+    python bench/bench_pages.py [--rounds 9] [--repeat 5] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from interleaved import paired_rounds  # noqa: E402
+
+from complaintflow.engine.clock import FixedClock  # noqa: E402
+from complaintflow.engine.service import ComplaintService  # noqa: E402
+from complaintflow.web.app import create_app, load_roles  # noqa: E402
+from complaintflow.web.users import DEMO_USERS, load_users  # noqa: E402
+from conftest import TEST_CHAIN_KEY, FakeNotifier  # noqa: E402
+
+NOW = datetime(2026, 5, 6, 1, 0, tzinfo=timezone.utc)
+PROCESSES = ROOT / "processes"
+ENTERPRISE = {"channel": "hotline", "complainant": "王女士", "contact": "13800000000", "category": "product_quality",
+              "content": "新买的电水壶漏水", "promised_resolution_at": "2026-05-08T17:00:00+08:00"}
+ACCEPT = {"outcome": "accepted", "severity": "general", "department": "品质部"}
+ACCEPT_FORM = dict(ACCEPT)            # what the task page's form sends for it
+HOSPITAL = {"channel": "visit", "complainant": "李建国", "patient": "王秀英", "relationship": "family",
+            "contact": "13900000001", "content": "母亲术后换药时护士操作粗暴，伤口渗血",
+            "department_complained": "普外科病区", "category": "nursing", "first_receiver": "普外科护士站 张护士",
+            "settled_on_spot": False}
+
+
+def open_task(service, instance_id, spec=None) -> dict:
+    tasks = [t for t in service.list_tasks(instance_id=instance_id) if spec is None or t["task"] == spec]
+    return tasks[0]
+
+
+def sign_in(app, login):
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = client.post("/login", data={"login": login, "password": "demo", "csrf_token": csrf})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
+class Store:
+    """The store, the app and the cases the probes use."""
+
+    def __init__(self, directory: Path, fresh: int):
+        self.service = ComplaintService(f"sqlite:///{directory / 'pages.sqlite3'}", clock=FixedClock(NOW),
+                                        notifier=FakeNotifier(), chain_key=TEST_CHAIN_KEY)
+        self.service.deploy([PROCESSES])
+        roles = load_roles(PROCESSES)
+        self.app = create_app(self.service, users=load_users(DEMO_USERS, set(roles)), roles=roles,
+                              secret_key="bench", testing=True)
+        self.reception = sign_in(self.app, "reception")
+        self.office = sign_in(self.app, "complaint_office")
+        page = self.reception.get("/").get_data(as_text=True)
+        self.csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        svc = self.service
+        accepted = []
+        for _ in range(3):                                 # some cases further along
+            case = svc.start("enterprise_customer", ENTERPRISE, "reception")
+            svc.complete_task(open_task(svc, case.instance_id)["task_id"], "reception", ACCEPT)
+            accepted.append(case.instance_id)
+        self.case_id = accepted[0]
+        self.hospital_id = svc.start("hospital_patient", HOSPITAL, "complaint_office").instance_id
+        # fresh cases at the preliminary check: one per completion, by the service or the page
+        self.fresh = [open_task(svc, svc.start("enterprise_customer", ENTERPRISE, "reception").instance_id)["task_id"]
+                      for _ in range(fresh)]
+        self.view_task = self.fresh.pop()
+
+    def check(self):
+        """Every page probe answers as a user would see it before anything is timed."""
+        assert self.reception.get(f"/cases/{self.case_id}").status_code == 200
+        assert "<svg" in self.office.get(f"/cases/{self.hospital_id}").get_data(as_text=True)
+        assert self.reception.get(f"/tasks/{self.view_task}").status_code == 200
+        self.post()
+        self.complete()
+
+    def show_detail(self, ref):
+        self.service.show(ref)
+        self.service.case_detail(ref)
+
+    def case_page(self, client, ref):
+        response = client.get(f"/cases/{ref}")
+        assert response.status_code == 200
+
+    def complete(self):
+        self.service.complete_task(self.fresh.pop(), "reception", ACCEPT, roles={"reception"})
+
+    def post(self):
+        response = self.reception.post(f"/tasks/{self.fresh.pop()}", data=dict(ACCEPT_FORM, csrf_token=self.csrf))
+        assert response.status_code == 303, response.get_data(as_text=True)[:500]
+
+
+PAIRS = {"case page": ("case page", "baseline"), "hospital case page": ("hospital page", "hospital show+detail"),
+         "task page (GET)": ("task page", "baseline"), "task POST": ("task POST", "complete")}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--repeat", type=int, default=5, help="runs per probe per round (the best counts)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp), fresh=2 * args.rounds * args.repeat + 4)
+        store.check()
+        probes = {
+            "baseline": lambda: store.show_detail(store.case_id),
+            "case page": lambda: store.case_page(store.reception, store.case_id),
+            "hospital show+detail": lambda: store.show_detail(store.hospital_id),
+            "hospital page": lambda: store.case_page(store.office, store.hospital_id),
+            "task page": lambda: store.reception.get(f"/tasks/{store.view_task}"),
+            "complete": store.complete,
+            "task POST": store.post,
+        }
+        result = paired_rounds(probes, args.rounds, repeat=args.repeat,
+                               on_round=lambda r, _: print(f"round {r + 1}/{args.rounds}", file=sys.stderr))
+    samples = result["samples"]
+    report = {}
+    for label, (page, base) in PAIRS.items():
+        ratios = [p / b for p, b in zip(samples[page], samples[base])]
+        report[label] = {"page_ms": statistics.median(samples[page]) * 1000,
+                         "service_ms": statistics.median(samples[base]) * 1000,
+                         "against": base, "median_ratio": statistics.median(ratios),
+                         "range": (min(ratios), max(ratios))}
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    print(f"{'probe':<22}{'page ms':>9}{'service ms':>12}  {'ratio (median, range over rounds)':<36} service call")
+    for label, r in report.items():
+        lo, hi = r["range"]
+        print(f"{label:<22}{r['page_ms']:>9.2f}{r['service_ms']:>12.2f}  {r['median_ratio']:>5.2f}x ({lo:.2f}-{hi:.2f})"
+              f"{'':<18} {r['against']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The case page's diagram is drawn once per process version and marked per case
+(engine/drawing.py, web/diagram_view.py); the task page's POST reads the case once.
+
+A redeployed procedure shows its new drawing on its new cases (the kept drawing is the
+version's, by content), while a case of the old version keeps the old one; two cases of one
+version at different steps each show their own path, whichever page was drawn first."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+from complaintflow.engine.spec import Serializer
+from conftest import PROCESSES, open_task
+from webapp import INTAKE, app, as_user, svc, token  # noqa: F401 (fixtures)
+
+ACCEPT = {"outcome": "accepted", "severity": "general", "department": "品质部"}
+
+
+def states(page: str) -> dict[str, str]:
+    """Element id -> its mark in the page's diagram ("", "done" or "current")."""
+    return dict(re.findall(r'<g (?:data-open="true" )?data-element="([^"]+)" data-state="([^"]*)"', page))
+
+
+def taken(page: str) -> set[str]:
+    """Sequence flows drawn as taken (green, thick)."""
+    return set(re.findall(r'<polyline data-element="([^"]+)" points="[^"]*" fill="none" stroke="#2e7d32"', page))
+
+
+def test_two_cases_of_one_version_at_different_steps_show_their_own_path(as_user, svc):
+    waiting = svc.start("enterprise_customer", INTAKE, "reception")
+    further = svc.start("enterprise_customer", INTAKE, "reception")
+    svc.complete_task(open_task(svc, further.instance_id, "preliminary_check")["task_id"], "reception", ACCEPT)
+    client = as_user("reception")
+
+    first = client.get(f"/cases/{waiting.instance_id}").get_data(as_text=True)
+    second = client.get(f"/cases/{further.instance_id}").get_data(as_text=True)
+    again = client.get(f"/cases/{waiting.instance_id}").get_data(as_text=True)
+
+    assert states(first)["preliminary_check"] == "current" and states(first)["investigate"] == ""
+    assert states(second)["preliminary_check"] == "done" and states(second)["investigate"] == "current"
+    assert "flow_checked" in taken(second) and "flow_checked" not in taken(first)
+    assert again == first                        # the later case's marks did not stay on the drawing
+    # each page opens on its own open task
+    assert '<g data-open="true" data-element="preliminary_check"' in first
+    assert '<g data-open="true" data-element="investigate"' in second
+    assert 'data-open="true" data-element="preliminary_check"' not in second
+
+
+def test_a_new_version_of_a_procedure_shows_its_new_drawing_and_old_cases_keep_theirs(as_user, svc, tmp_path):
+    old_case = svc.start("enterprise_customer", INTAKE, "reception")
+    client = as_user("reception")
+    before = client.get(f"/cases/{old_case.instance_id}").get_data(as_text=True)
+    assert "<title>初步核实</title>" in before
+
+    copy = tmp_path / "processes"
+    copy.mkdir()
+    shutil.copy(PROCESSES / "roles.json", copy)
+    shutil.copytree(PROCESSES / "forms" / "enterprise_customer", copy / "forms" / "enterprise_customer")
+    text = (PROCESSES / "enterprise_customer.bpmn").read_text(encoding="utf-8")
+    renamed = '<bpmn:userTask id="preliminary_check" name="初步核实登记">'
+    assert text.count('<bpmn:userTask id="preliminary_check" name="初步核实">') == 1
+    (copy / "enterprise_customer.bpmn").write_text(
+        text.replace('<bpmn:userTask id="preliminary_check" name="初步核实">', renamed), encoding="utf-8")
+    (v2,) = svc.deploy([copy])
+    assert v2.version == 2 and v2.created
+    new_case = svc.start("enterprise_customer", INTAKE, "reception")
+
+    new_page = client.get(f"/cases/{new_case.instance_id}").get_data(as_text=True)
+    old_page = client.get(f"/cases/{old_case.instance_id}").get_data(as_text=True)
+    assert "<title>初步核实登记</title>" in new_page and "<title>初步核实</title>" not in new_page
+    assert "<title>初步核实</title>" in old_page and "<title>初步核实登记</title>" not in old_page
+    assert states(new_page)["preliminary_check"] == "current" == states(old_page)["preliminary_check"]
+
+
+def test_a_task_posted_from_its_page_reads_the_case_state_once(as_user, svc, monkeypatch):
+    case = svc.start("enterprise_customer", INTAKE, "reception")
+    task = open_task(svc, case.instance_id, "preliminary_check")
+    client = as_user("reception")
+    csrf = token(client, f"/tasks/{task['task_id']}")
+    reads = []
+    restore = Serializer.state_from_dict
+
+    def counted(self, *args, **kwargs):
+        reads.append(1)
+        return restore(self, *args, **kwargs)
+    monkeypatch.setattr(Serializer, "state_from_dict", counted)
+
+    response = client.post(f"/tasks/{task['task_id']}", data=dict(ACCEPT, csrf_token=csrf))
+    assert response.status_code == 303
+    assert len(reads) == 1                                   # complete_task's own load, nothing before it
+    assert open_task(svc, case.instance_id, "investigate")   # and the task was done
