@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from .clock import SHANGHAI, iso, parse_instant
+from .clock import SHANGHAI, iso, local_minute, parse_instant
 from .errors import ComplaintflowError, Conflict, InvalidInput, NotFound
 from .models import ApiToken
 
@@ -91,7 +91,7 @@ def create_token(service, name: str, roles, *, expires_at: datetime | None = Non
         raise InvalidInput("a token needs at least one role (--role ROLE)")
     now = service.clock.now()
     if expires_at is not None and expires_at <= now:
-        raise InvalidInput(f"the expiry {iso(expires_at)} is not in the future")
+        raise InvalidInput(f"the expiry {local_minute(expires_at)} is not in the future")
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     try:
         with service.sessions() as s:
@@ -119,7 +119,7 @@ def revoke_token(service, name: str) -> dict:
         if row is None:
             raise NotFound(f"there is no token '{name}' (see `complaintflow token list`)")
         if row.revoked_at is not None:
-            raise Conflict(f"token '{name}' was already revoked at {iso(row.revoked_at)}; nothing was changed")
+            raise Conflict(f"token '{name}' was already revoked at {local_minute(row.revoked_at)}; nothing was changed")
         s.execute(update(ApiToken).where(ApiToken.name == name).values(revoked_at=now))
         s.commit()
     return {"name": name, "revoked": iso(now)}
@@ -139,9 +139,9 @@ def authenticate(service, authorization: str | None) -> Caller:
         raise Unauthorized("the token is not known (mistyped, or not created on this server)")
     status = _status(row, service.clock.now())
     if status == "revoked":
-        raise Unauthorized(f"token '{row.name}' was revoked at {iso(row.revoked_at)}")
+        raise Unauthorized(f"token '{row.name}' was revoked at {local_minute(row.revoked_at)}")
     if status == "expired":
-        raise Unauthorized(f"token '{row.name}' expired at {iso(row.expires_at)}")
+        raise Unauthorized(f"token '{row.name}' expired at {local_minute(row.expires_at)}")
     return Caller(row.name, tuple(row.roles))
 
 
