@@ -23,10 +23,10 @@ def test_a_new_database_gets_the_newest_schema(db_url):
     engine = make_engine(db_url)
     assert {"claimed_by", "claimed_at", "deadline"} <= columns(engine, "human_tasks")
     assert "access_log" in inspect(engine).get_table_names()
-    assert {"api_tokens", "idempotency_keys"} <= set(inspect(engine).get_table_names())
+    assert {"api_tokens", "idempotency_keys", "outbox"} <= set(inspect(engine).get_table_names())
     assert "key_id" in columns(engine, "events")
     with engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0006"
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0007"
 
 
 @both

@@ -331,3 +331,27 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime]
     status: Mapped[int | None]
     body: Mapped[str | None] = mapped_column(Text)
+
+
+class Outbox(Base):
+    """A webhook to send (engine/outbox.py): one row per event and receiver, written in the
+    action's transaction, sent after commit and retried with backoff until sent or failed."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), index=True)    # the same for every receiver
+    kind: Mapped[str] = mapped_column(String(30))
+    instance_id: Mapped[str] = mapped_column(String(36))
+    process_id: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)                          # the exact bytes signed and sent
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(10))                  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))     # SQLite: the deliverer sending it
+    lease_until: Mapped[datetime | None]

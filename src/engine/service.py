@@ -23,7 +23,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
 from ..handlers import HandlerRegistry, Services, default_registry
-from . import runtime
+from . import outbox, runtime
 from .clock import Clock, IdSequence, SystemClock, engine_context, iso, local_day, local_iso
 from .calendar import BusinessCalendar, default_calendar
 from .db import database_url, make_engine, make_session_factory
@@ -410,6 +410,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         if errored or had_incident:
             self._sync_incidents(s, inst, errored, writer, now)
         open_tasks = self._sync_tasks(s, inst, pv, wf, snap.ready_user, now, case.open_tasks)
+        outbox.record(s, inst, kind, payload, steplog.effects, now)   # webhooks, committed with the action
         if inst.lease_owner is not None:          # system work ends its lease with its commit
             inst.lease_owner, inst.lease_until = None, None
         return ActionResult(inst.id, inst.case_number, inst.status, open_tasks, [], inst.last_event_seq)

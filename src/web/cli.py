@@ -524,6 +524,7 @@ _Group.lazy.update({
     "whatif": ".cli_whatif:whatif_cmd",            # a candidate against past cases
     "diff": ".cli_whatif:diff_cmd",                # a candidate against deployed versions
     "token": ".cli_token:token_cmd",               # API tokens, docs/api.md
+    "webhooks": ".cli_webhooks:webhooks_cmd",      # outbound webhooks, docs/api.md
 })
 
 

@@ -1,4 +1,5 @@
-"""The timer tick in the background: APScheduler calls `service.tick()` every N seconds.
+"""The timer tick in the background: APScheduler calls `service.tick()` every N seconds,
+then sends the webhooks due (engine/outbox.py `deliver`).
 
 One job, never overlapping (`max_instances=1`), missed runs coalesced: after a restart the
 first tick fires everything that became due while the service was down.
@@ -16,11 +17,23 @@ log = logging.getLogger("complaintflow.scheduler")
 def start_scheduler(service, seconds: int) -> BackgroundScheduler:
     if seconds < 1:
         raise ValueError("--tick-seconds must be at least 1")
+    from ..engine import outbox
+    outbox.load_config()        # a broken webhooks file stops the start, naming the entry
 
     def tick():
         result = service.tick()
         if result["timers_fired"] or result["failed"]:
             log.info("tick: %s", result)
+        deliver_webhooks()
+
+    def deliver_webhooks():
+        try:
+            sent = outbox.deliver(service)
+        except Exception:       # a receiver or the outbox must never stop the timers
+            log.exception("webhook delivery failed")
+            return
+        if any(sent.values()):
+            log.info("webhooks: %s", sent)
 
     scheduler = BackgroundScheduler(timezone="Asia/Shanghai")
     scheduler.add_job(tick, "interval", seconds=seconds, id="complaintflow-tick", max_instances=1,
