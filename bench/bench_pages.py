@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 import tempfile
@@ -44,32 +43,18 @@ from complaintflow.engine.clock import FixedClock  # noqa: E402
 from complaintflow.engine.service import ComplaintService  # noqa: E402
 from complaintflow.web.app import create_app, load_roles  # noqa: E402
 from complaintflow.web.users import DEMO_USERS, load_users  # noqa: E402
-from conftest import TEST_CHAIN_KEY, FakeNotifier  # noqa: E402
+from conftest import TEST_CHAIN_KEY, FakeNotifier, open_task  # noqa: E402
+from webapp import sign_in, token  # noqa: E402
 
 NOW = datetime(2026, 5, 6, 1, 0, tzinfo=timezone.utc)
 PROCESSES = ROOT / "processes"
 ENTERPRISE = {"channel": "hotline", "complainant": "王女士", "contact": "13800000000", "category": "product_quality",
               "content": "新买的电水壶漏水", "promised_resolution_at": "2026-05-08T17:00:00+08:00"}
-ACCEPT = {"outcome": "accepted", "severity": "general", "department": "品质部"}
-ACCEPT_FORM = dict(ACCEPT)            # what the task page's form sends for it
+ACCEPT = {"outcome": "accepted", "severity": "general", "department": "品质部"}   # the form of the preliminary check, as the page posts it too
 HOSPITAL = {"channel": "visit", "complainant": "李建国", "patient": "王秀英", "relationship": "family",
             "contact": "13900000001", "content": "母亲术后换药时护士操作粗暴，伤口渗血",
             "department_complained": "普外科病区", "category": "nursing", "first_receiver": "普外科护士站 张护士",
             "settled_on_spot": False}
-
-
-def open_task(service, instance_id, spec=None) -> dict:
-    tasks = [t for t in service.list_tasks(instance_id=instance_id) if spec is None or t["task"] == spec]
-    return tasks[0]
-
-
-def sign_in(app, login):
-    client = app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    response = client.post("/login", data={"login": login, "password": "demo", "csrf_token": csrf})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return client
 
 
 class Store:
@@ -82,20 +67,20 @@ class Store:
         roles = load_roles(PROCESSES)
         self.app = create_app(self.service, users=load_users(DEMO_USERS, set(roles)), roles=roles,
                               secret_key="bench", testing=True)
-        self.reception = sign_in(self.app, "reception")
-        self.office = sign_in(self.app, "complaint_office")
-        page = self.reception.get("/").get_data(as_text=True)
-        self.csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        self.reception = sign_in(self.app.test_client(), "reception")
+        self.office = sign_in(self.app.test_client(), "complaint_office")
+        self.csrf = token(self.reception, "/")
         svc = self.service
         accepted = []
         for _ in range(3):                                 # some cases further along
             case = svc.start("enterprise_customer", ENTERPRISE, "reception")
-            svc.complete_task(open_task(svc, case.instance_id)["task_id"], "reception", ACCEPT)
+            svc.complete_task(open_task(svc, case.instance_id, "preliminary_check")["task_id"], "reception", ACCEPT)
             accepted.append(case.instance_id)
         self.case_id = accepted[0]
         self.hospital_id = svc.start("hospital_patient", HOSPITAL, "complaint_office").instance_id
         # fresh cases at the preliminary check: one per completion, by the service or the page
-        self.fresh = [open_task(svc, svc.start("enterprise_customer", ENTERPRISE, "reception").instance_id)["task_id"]
+        self.fresh = [open_task(svc, svc.start("enterprise_customer", ENTERPRISE, "reception").instance_id,
+                                "preliminary_check")["task_id"]
                       for _ in range(fresh)]
         self.view_task = self.fresh.pop()
 
@@ -119,7 +104,7 @@ class Store:
         self.service.complete_task(self.fresh.pop(), "reception", ACCEPT, roles={"reception"})
 
     def post(self):
-        response = self.reception.post(f"/tasks/{self.fresh.pop()}", data=dict(ACCEPT_FORM, csrf_token=self.csrf))
+        response = self.reception.post(f"/tasks/{self.fresh.pop()}", data=dict(ACCEPT, csrf_token=self.csrf))
         assert response.status_code == 303, response.get_data(as_text=True)[:500]
 
 
