@@ -26,6 +26,7 @@ from complaintflow.engine.models import Outbox
 from complaintflow.engine.service import ComplaintService
 from complaintflow.handlers import default_registry
 from complaintflow.web.cli import cli
+from complaintflow.web.scheduler import start_scheduler
 from conftest import TEST_CHAIN_KEY, copy_fixture, open_task
 
 INTAKE = {"subject": "发票开错", "due_at": "2026-05-07T12:00:00+08:00"}
@@ -252,9 +253,15 @@ def test_a_broken_webhooks_file_is_refused_naming_the_entry(tmp_path, hooks_file
         with pytest.raises(outbox.WebhookConfigError, match=None) as err:
             outbox.load_config()
         assert str(path) in str(err.value) and message in str(err.value), str(err.value)
+    checked = CliRunner().invoke(cli, ["webhooks", "check"])
+    assert checked.exit_code == 2 and "listed twice" in checked.output, checked.output
+    with pytest.raises(outbox.WebhookConfigError, match="listed twice"):     # `serve` does not start
+        start_scheduler(None, 30)
     (tmp_path / "secret.txt").write_text(SECRET + "\n")
     hooks_file([{k: v for k, v in good.items() if k != "secret"} | {"secret_file": "secret.txt"}])
     assert outbox.load_config()[0].secret == SECRET.encode()
+    checked = CliRunner().invoke(cli, ["webhooks", "check"])
+    assert checked.exit_code == 0 and checked.output == "http://127.0.0.1:9/x: case_closed of every procedure\n"
 
 
 @both
