@@ -235,7 +235,7 @@ def _take(service, s, tried):
                          .with_for_update(skip_locked=True)).scalar_one_or_none()
     wall = datetime.now(timezone.utc)       # leases run on real time, never on --now (system_work.py)
     free = or_(Outbox.lease_until.is_(None), Outbox.lease_until < wall)
-    for row_id in s.execute(select(Outbox.id).where(*due, free).order_by(Outbox.id).limit(20)).scalars():
+    for row_id in s.execute(select(Outbox.id).where(*due, free).order_by(Outbox.id).limit(20)).scalars().all():
         got = s.execute(update(Outbox).where(Outbox.id == row_id, *due, free)
                         .values(lease_owner=service.worker_id, lease_until=wall + LEASE))
         s.commit()
