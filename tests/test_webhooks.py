@@ -45,6 +45,7 @@ class Receiver:
         self.got: list[dict] = []
         self.answers = list(answers)
         self.lock = threading.Lock()
+        self.arrived = threading.Event()
         self.meeting = threading.Barrier(meet, timeout=60) if meet else None
         receiver = self
 
@@ -53,6 +54,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with receiver.lock:
                     receiver.got.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                    receiver.arrived.set()
                     status = receiver.answers.pop(0) if receiver.answers else 200
                     meet = receiver.meeting if len(receiver.got) <= (receiver.meeting.parties if receiver.meeting else 0) else None
                 if meet is not None:
@@ -166,6 +168,19 @@ def test_a_breached_limit_is_told_and_a_reminder_is_not(service, clock, tmp_path
     assert [(b["kind"], b["deadline"]["name"], b["case"]["instance_id"]) for b in r.bodies()] == [
         ("deadline_breached", "accept", case.instance_id)]
     assert signature_ok(r.got[0])
+
+
+def test_the_scheduler_of_serve_sends_after_its_tick(mini, receiver, hooks_file):
+    r = receiver()
+    hooks_file([{"url": r.url(), "secret": SECRET, "processes": ["mini"], "events": ["case_started"]}])
+    case = mini.start("mini", INTAKE, "alice")
+    scheduler = start_scheduler(mini, 3600)         # its first tick runs at once
+    try:
+        assert r.arrived.wait(60), "the scheduler sent nothing"
+    finally:
+        scheduler.shutdown(wait=True)
+    assert [(b["kind"], b["case"]["instance_id"]) for b in r.bodies()] == [("case_started", case.instance_id)]
+    assert outbox.list_rows(mini)[0]["status"] == "sent"
 
 
 def test_a_refused_delivery_is_retried_with_growing_backoff_then_sent(mini, clock, receiver, hooks_file):
