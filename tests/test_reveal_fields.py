@@ -62,3 +62,39 @@ def test_validate_refuses_a_misspelt_reveal_field_at_the_task_and_its_line(tmp_p
     assert result.output.splitlines()[0] == (
         f"{bpmn}:{task_line}: element 'agree_solution' (协商解决方案): property 'revealFields' names 'contcat', "
         "which no form of this process marks \"x-identity\": true; identity fields: complainant, contact")
+
+
+def test_a_task_a_colleague_has_claimed_reveals_nothing_to_the_others(service, tmp_path):
+    """The identity goes to the person holding the task: once 赵处理 has claimed 协商解决方案,
+    a second department user opening it sees （保密） and nothing is logged for them."""
+    from werkzeug.security import generate_password_hash
+
+    from complaintflow.engine.definitions import load_roles
+    from complaintflow.web.app import create_app
+    from complaintflow.web.users import load_users
+    from conftest import open_task
+    from webapp import sign_in
+    service.deploy([PROCESSES / "enterprise_customer.bpmn"])
+    secret = generate_password_hash("demo")
+    users = tmp_path / "users.toml"
+    users.write_text("".join(f'[users.{login}]\nname = "{name}"\nroles = ["{role}"]\npassword_hash = "{secret}"\n\n'
+                             for login, name, role in [("reception", "李接待", "reception"),
+                                                       ("zhao", "赵处理", "department"),
+                                                       ("qian", "钱处理", "department")]), encoding="utf-8")
+    roles = load_roles(PROCESSES)
+    app = create_app(service, users=load_users(users, set(roles)), roles=roles, secret_key="test", testing=True)
+    case = service.start("enterprise_customer", {"channel": "hotline", "complainant": "王女士", "contact": "13800000000",
+                                                 "category": "product_quality", "content": "新买的电水壶漏水",
+                                                 "promised_resolution_at": "2026-05-08T17:00:00+08:00"}, "reception")
+    service.complete_task(open_task(service, case.instance_id, "preliminary_check")["task_id"], "reception",
+                          {"outcome": "accepted", "severity": "general", "department": "品质部"})
+    service.complete_task(open_task(service, case.instance_id, "investigate")["task_id"], "zhao",
+                          {"findings": "密封圈缺陷", "responsible_party": "company"})
+    task_id = open_task(service, case.instance_id, "agree_solution")["task_id"]
+    service.claim_task(task_id, "zhao")
+
+    other = sign_in(app.test_client(), "qian").get(f"/tasks/{task_id}").get_data(as_text=True)
+    holder = sign_in(app.test_client(), "zhao").get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert "王女士" not in other and "13800000000" not in other and "（保密）" in other
+    assert "王女士" in holder and "13800000000" in holder
+    assert [e["user"] for e in service.access_log() if e["action"] == "reveal_identity"] == ["zhao"]

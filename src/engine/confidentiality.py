@@ -108,9 +108,13 @@ def task_reveals(bpmn_xml: str, task_spec: str) -> set[str]:
     return set(names) if tag == "userTask" else set()
 
 
-def revealed_fields(bpmn_xml: str, task: dict, case_data: dict, identity: set[str]) -> set[str]:
-    """The identity fields the open `task` (a task dict) shows to the user holding its role."""
+def revealed_fields(bpmn_xml: str, task: dict, case_data: dict, identity: set[str],
+                    user: str | None = None) -> set[str]:
+    """The identity fields the open `task` (a task dict) shows to `user`, who holds its role:
+    nothing once a colleague has claimed the task (the one holding it is the one who needs them)."""
     if task.get("status") != "open" or case_data.get("anonymous") is True:
+        return set()
+    if task.get("claimed_by") and task.get("claimed_by") != user:
         return set()
     return task_reveals(bpmn_xml, task.get("task")) & identity
 

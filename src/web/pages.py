@@ -333,7 +333,7 @@ class CaseView:
         """Identity fields the task's BPMN grants (`revealFields`) to the user holding it:
         shown on this task's page, every showing logged."""
         shown = set() if self.sees_identity else revealed_fields(self.detail["bpmn_xml"], task, self.detail["data"],
-                                                                 self.hidden)
+                                                                 self.hidden, g.user.login)
         if shown:
             self.hidden = self.hidden - shown
             self.secrets = identity_values(self.detail["data"], self.hidden)
