@@ -136,6 +136,39 @@ def test_registration_refuses_incomplete_intake(hp, clock):
     assert hp.list_cases() == []
 
 
+def test_letter_received_before_qingming_and_typed_in_after_counts_from_its_receipt(hp, clock, notifier):
+    # a letter, an e-mail or the (weekly opened) complaint box needs the time it was received
+    clock.set(at("2026-04-07T10:00"))
+    for channel in ("letter", "email", "complaint_box"):
+        with pytest.raises(InvalidInput) as err:
+            hp.start("hospital_patient", dict(INTAKE, channel=channel), "office_liu")
+        assert set(err.value.field_errors) == {"received_at"}
+    assert hp.list_cases() == [] and notifier.sent == []
+    # received Friday 04-03 at 15:00, typed in on Tuesday 04-07 after Qingming (04-04..06 off)
+    case = start(hp, clock, when="2026-04-07T10:00", actor="office_liu", channel="letter",
+                 received_at="2026-04-03T15:00")
+    accept, first = deadline(hp, case, "accept"), deadline(hp, case, "first_reply")
+    assert accept["start"] == first["start"] == "2026-04-03T07:00:00+00:00"
+    # accept: 1 working day after Fri 04-03 -> Tue 04-07 (from the typing-in it would be 04-08)
+    assert accept["last_day"] == "2026-04-07" and accept["due"] == "2026-04-07T16:00:00+00:00"
+    # first reply: 5 working days after Fri 04-03 -> 04-07, 04-08, 04-09, 04-10, Mon 04-13
+    assert first["last_day"] == "2026-04-13"
+    ack = last(notifier, "acknowledgement")
+    assert "作出是否受理的决定：最迟于2026年04月07日" in ack["message"]
+    clock.set(at("2026-04-07T23:59"))
+    assert hp.tick()["timers_fired"] == 0
+    clock.set(at("2026-04-08T00:00"))
+    assert hp.tick()["timers_fired"] == 1
+    assert tasks(hp, case) == {"accept_decision": "complaint_office", "supervise_acceptance": "supervision_office"}
+    assert hp.replay(case.instance_id).consistent is True
+
+
+def test_visit_without_a_receipt_time_counts_from_registration(hp, clock):
+    case = start(hp, clock, when="2026-04-03T15:00", channel="phone")
+    assert deadline(hp, case, "accept")["start"] == "2026-04-03T07:00:00+00:00"
+    assert deadline(hp, case, "accept")["last_day"] == "2026-04-07"
+
+
 def test_settled_on_the_spot_is_recorded_and_archived(hp, clock, notifier):
     case = start(hp, clock, settled_on_spot=True, on_spot_resolution="护士长当场道歉并重新换药，患者家属表示满意")
     (ack,) = notifier.sent
