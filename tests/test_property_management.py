@@ -10,9 +10,11 @@ off, Sat 05-09 worked; Mid-Autumn 09-25 off; National Day 10-01..07 off, Sun 09-
 from __future__ import annotations
 
 import pytest
+from click.testing import CliRunner
 
 from complaintflow.engine.clock import parse_instant
 from complaintflow.engine.errors import InvalidInput
+from complaintflow.web.cli import cli
 from conftest import PROCESSES, open_task
 
 INTAKE = {
@@ -346,6 +348,72 @@ def test_important_overrun_needs_the_general_managers_approval(pm, clock, notifi
     assert pm.replay(case.instance_id).consistent is True
 
 
+def test_approved_overrun_is_timed_across_labour_day(pm, clock, notifier):
+    # received Tue 04-28: 2 days -> Thu 04-30; the manager approves, on Labour Day, a completion
+    # time after the holiday (05-01..05-05): an exact moment (unit `at`), not moved by the holiday
+    case = start(pm, clock, when="2026-04-28T09:00", received_at="2026-04-28T08:30")
+    assert tick_at(pm, clock, "2026-05-01T00:00") == 1
+    clock.set(at("2026-05-01T09:00"))
+    do(pm, case, "approve_overrun_manager", {"overrun_approved": True, "approved_until": "2026-05-06T10:00",
+                                             "overrun_opinion": "节日期间灯管缺货，同意延至节后"}, "manager_qian")
+    overrun = deadline(pm, case, "overrun")
+    assert (overrun["unit"], overrun["due"], overrun["status"]) == ("at", "2026-05-06T02:00:00+00:00", "open")
+    assert overrun["seed"] == "004:240 三.1-2"
+    assert roles(pm, case) == {"handle": "department"}
+    assert tick_at(pm, clock, "2026-05-06T09:59") == 0
+    assert roles(pm, case) == {"handle": "department"}
+    assert tick_at(pm, clock, "2026-05-06T10:00") == 1
+    assert fired(pm, case) == ["resolve_passed", "overrun_passed"]
+    overrun = deadline(pm, case, "overrun")
+    assert (overrun["status"], overrun["breached_at"]) == ("breached", "2026-05-06T02:00:00+00:00")
+    # passing the approved time is a new overrun: the supervising manager decides again
+    assert roles(pm, case) == {"handle": "department", "approve_overrun_manager": "manager"}
+    do(pm, case, "approve_overrun_manager", {"overrun_approved": False, "overrun_opinion": "不再延期，今天修好"},
+       "manager_qian")
+    assert messages(notifier, "role:department")[-1] == ("投诉WY-2026-000001超过处理时限：未批准超时，请立即处理完毕。"
+                                                         "审批意见：不再延期，今天修好")
+    clock.set(at("2026-05-06T15:00"))
+    do(pm, case, "handle", HANDLED, "engineering_zhao")
+    assert record_and_revisit(pm, case).status == "completed"
+    assert (deadlines(pm, case)["resolve"], deadlines(pm, case)["overrun"]) == ("breached", "breached")
+    assert pm.replay(case.instance_id).consistent is True
+
+
+def test_handled_before_the_approved_time_meets_the_overrun(pm, clock):
+    # important: 3 days from Tue 04-28 -> Fri 05-01, rolled over Labour Day to Wed 05-06
+    case = start(pm, clock, when="2026-04-28T09:00", received_at="2026-04-28T08:30", management_fault=True)
+    assert tick_at(pm, clock, "2026-05-06T23:59") == 0
+    assert tick_at(pm, clock, "2026-05-07T00:00") == 1
+    do(pm, case, "approve_overrun_gm", {"overrun_approved": True, "approved_until": "2026-05-08T18:00",
+                                        "overrun_opinion": "同意"}, "gm_zhou")
+    assert deadline(pm, case, "overrun")["status"] == "open"
+    clock.set(at("2026-05-08T17:59"))
+    do(pm, case, "handle", HANDLED, "engineering_zhao")
+    assert deadline(pm, case, "overrun")["status"] == "met"
+    assert tick_at(pm, clock, "2026-05-08T18:00") == 0            # stopped: nothing fires at the approved time
+    assert record_and_revisit(pm, case).status == "completed"
+    assert deadlines(pm, case)["overrun"] == "met"
+    assert pm.replay(case.instance_id).consistent is True
+
+
+def test_handled_while_the_overrun_awaits_approval_withdraws_the_approval(pm, clock):
+    case = start(pm, clock)
+    assert tick_at(pm, clock, "2026-05-09T00:00") == 1
+    assert roles(pm, case) == {"handle": "department", "approve_overrun_manager": "manager"}
+    do(pm, case, "handle", HANDLED, "engineering_zhao")
+    assert roles(pm, case) == {"record": "front_desk"}            # nothing left to approve
+    assert "overrun" not in deadlines(pm, case)
+    assert record_and_revisit(pm, case).status == "completed"
+    assert pm.replay(case.instance_id).consistent is True
+
+
+def test_validate_finds_no_limit_left_running_at_the_end():
+    # the month limit is stopped on every way to the end where it was started
+    result = CliRunner().invoke(cli, ["validate", str(PROCESSES / "property_management.bpmn")])
+    assert result.exit_code == 0
+    assert result.output.splitlines() == ["OK: 1 file(s), processes: property_management"]
+
+
 def test_minor_complaint_may_follow_the_period_the_owner_asks_for(pm, clock, notifier):
     case = start(pm, clock, owner_requested_by="2026-05-07T18:00")
     resolve = deadline(pm, case, "resolve")
@@ -434,7 +502,7 @@ def test_unresolved_for_a_month_becomes_major_across_national_day(pm, clock, not
     month = deadline(pm, case, "month")
     assert (month["last_day"], month["due"]) == ("2026-10-08", "2026-10-08T16:00:00+00:00")
     assert tick_at(pm, clock, "2026-09-04T00:00") == 1       # the 2 days passed first (Thu 09-03)
-    do(pm, case, "approve_overrun_manager", {"overrun_approved": True, "approved_until": "2026-09-30T18:00",
+    do(pm, case, "approve_overrun_manager", {"overrun_approved": True, "approved_until": "2026-10-30T18:00",
                                              "overrun_opinion": "需开发商配合"}, "manager_qian")
     assert tick_at(pm, clock, "2026-10-08T23:59") == 0
     assert tick_at(pm, clock, "2026-10-09T00:00") == 1
@@ -461,7 +529,7 @@ def test_unresolved_for_a_month_becomes_major_across_national_day(pm, clock, not
     # revisit within 3 days of Sat 10-10 -> Tue 10-13
     assert deadline(pm, case, "revisit")["last_day"] == "2026-10-13"
     assert record_and_revisit(pm, case).status == "completed"
-    assert deadlines(pm, case) == {"handover": "met", "resolve": "breached", "month": "breached",
+    assert deadlines(pm, case) == {"handover": "met", "resolve": "breached", "overrun": "met", "month": "breached",
                                    "major_answer": "met", "major_resolve": "met", "record": "met", "revisit": "met"}
     assert pm.show(case.instance_id)["legal_state"] == "reclassified_major"
     assert pm.replay(case.instance_id).consistent is True
@@ -470,7 +538,7 @@ def test_unresolved_for_a_month_becomes_major_across_national_day(pm, clock, not
 def test_reclassified_major_not_resolved_in_ten_days_goes_to_the_general_manager(pm, clock, notifier):
     case = start(pm, clock, when="2026-09-01T10:00", received_at="2026-09-01T09:30", management_fault=True)
     assert tick_at(pm, clock, "2026-09-05T00:00") == 1       # important: 3 days -> Fri 09-04
-    do(pm, case, "approve_overrun_gm", {"overrun_approved": True, "approved_until": "2026-09-30T18:00",
+    do(pm, case, "approve_overrun_gm", {"overrun_approved": True, "approved_until": "2026-10-30T18:00",
                                         "overrun_opinion": "同意"}, "gm_zhou")
     assert tick_at(pm, clock, "2026-10-09T00:00") == 1       # the month (rolled to 10-08) passes
     assert tick_at(pm, clock, "2026-10-13T00:00") == 1       # no clear answer by Mon 10-12: reminder
