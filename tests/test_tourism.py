@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import pytest
 
+from complaintflow.engine.calendar import BusinessCalendar, ReceptionHours
 from complaintflow.engine.clock import parse_instant
 from complaintflow.engine.errors import InvalidInput
-from conftest import PROCESSES, open_task
+from complaintflow.engine.service import ComplaintService
+from conftest import PROCESSES, TEST_CHAIN_KEY, open_task
 
 STAFF, SUPERIOR, ADMIN = "staff_wang", "superior_li", "admin_zhao"
 
@@ -138,7 +140,8 @@ def test_registration_numbers_the_case_and_tells_the_acceptance_limit_across_qin
     assert tasks(ly, case) == {"review_admissibility": "tourism_authority"}
     assert open_task(ly, case.instance_id, "review_admissibility")["due"] == "2026-04-10T16:00:00+00:00"
     facts = data(ly, case)
-    assert facts["joint_complaint"] is False and facts["days_since_contract_end"] == -1
+    assert facts["joint_complaint"] is False
+    assert facts["beyond_complaint_window"] is False and facts["complaint_window_last_day"] == ""
     assert ly.show(case.instance_id)["legal_state"] is None
 
 
@@ -223,30 +226,60 @@ def test_refusal_grounds_send_a_refusal_notice_with_the_ground(ly, clock, notifi
 
 
 def test_the_ninety_days_are_counted_from_the_contract_end_to_the_receipt(ly, clock, notifier):
-    # contract ended Sat 2026-01-10: 21 days left in January + 28 + 31 + 10 = 90 days to 04-10
+    # contract ended Sat 2026-01-10: 21 days left in January + 28 + 31 + 10 = 90 days to Fri 04-10
     in_time = start(ly, clock, received_at="2026-04-10T09:00", contract_end_date="2026-01-10")
-    assert data(ly, in_time)["days_since_contract_end"] == 90
+    facts = data(ly, in_time)
+    assert facts["complaint_window_last_day"] == "2026-04-10" and facts["beyond_complaint_window"] is False
     accept(ly, in_time)
     assert ly.show(in_time.instance_id)["legal_state"] == "accepted" and "file_case" in tasks(ly, in_time)
 
     late = start(ly, clock, received_at="2026-04-11T09:00", contract_end_date="2026-01-10")
-    assert data(ly, late)["days_since_contract_end"] == 91
+    assert data(ly, late)["beyond_complaint_window"] is True
     accept(ly, late)
     assert ly.show(late.instance_id)["legal_state"] == "not_accepted"
     assert "第九条第（四）项，超过旅游合同结束之日90天" in messages(notifier, "refusal")[-1]["message"]
 
 
-def test_a_ninetieth_day_on_national_day_rolls_forward_when_staff_confirm_it(ly, clock):
-    # contract ended 2026-07-05; +90 days = Sat 10-03, a National Day holiday: the period runs to Thu 10-08
-    # (民法典 Art. 203; `calendar deadline --from 2026-07-05 --days 90` -> end of 2026-10-08)
-    refused = start(ly, clock, received_at="2026-10-08T10:00", contract_end_date="2026-07-05")
-    assert data(ly, refused)["days_since_contract_end"] == 95
-    accept(ly, refused)
-    assert ly.show(refused.instance_id)["legal_state"] == "not_accepted"
+@pytest.mark.parametrize("received_at, legal_state", [
+    ("2026-10-03T10:00", "accepted"),       # the 90th day itself, a holiday
+    ("2026-10-08T10:00", "accepted"),       # the first working day after the holiday: the last day
+    ("2026-10-08T23:59", "accepted"),
+    ("2026-10-09T00:01", "not_accepted"),   # the day after the rolled-forward last day
+], ids=["day-90-holiday", "rolled-last-day", "rolled-last-minute", "day-after"])
+def test_a_ninetieth_day_on_national_day_rolls_forward_to_the_next_working_day(ly, clock, received_at, legal_state):
+    # contract ended 2026-07-05; +90 days = Sat 10-03, a National Day holiday (10-01..10-07): the period
+    # runs to Thu 10-08 (民法典 Art. 203; `calendar deadline --from 2026-07-05 --days 90` -> end of 10-08).
+    # Computed from the calendar at registration; staff confirm nothing.
+    case = start(ly, clock, received_at=received_at, contract_end_date="2026-07-05")
+    assert data(ly, case)["complaint_window_last_day"] == "2026-10-08"
+    accept(ly, case)
+    assert ly.show(case.instance_id)["legal_state"] == legal_state
 
-    rolled = start(ly, clock, received_at="2026-10-08T10:00", contract_end_date="2026-07-05")
-    accept(ly, rolled, window_rolled_forward=True)
-    assert ly.show(rolled.instance_id)["legal_state"] == "accepted"
+
+def test_reception_hours_do_not_move_the_start_of_the_ninety_days(db_url, clock, registry, notifier):
+    # With reception hours on, a contract that ended on Sat 2026-01-10 still counts from 01-10 (not
+    # from Monday's opening): the last day stays Fri 04-10, and a complaint on Sat 04-11 is refused.
+    hours = BusinessCalendar(reception_hours=ReceptionHours.parse("08:30-12:00,14:00-17:30"))
+    ly = ComplaintService(db_url, clock=clock, handlers=registry, notifier=notifier, calendar=hours,
+                          chain_key=TEST_CHAIN_KEY)
+    ly.deploy([PROCESSES / "tourism.bpmn"])
+    case = start(ly, clock, received_at="2026-04-11T09:00", contract_end_date="2026-01-10")
+    assert data(ly, case)["complaint_window_last_day"] == "2026-04-10"
+    assert deadline(ly, case, "accept")["last_day"] == "2026-04-20"   # the hours still apply to receipt
+    accept(ly, case)
+    assert ly.show(case.instance_id)["legal_state"] == "not_accepted"
+
+
+def test_staff_cannot_roll_the_ninety_days_forward_by_hand(ly, clock):
+    # the review form no longer has a roll-forward checkbox: sending one is refused and changes nothing
+    case = start(ly, clock, received_at="2026-10-09T10:00", contract_end_date="2026-07-05")
+    with pytest.raises(InvalidInput) as err:
+        accept(ly, case, window_rolled_forward=True)
+    assert "window_rolled_forward" in str(err.value)
+    assert tasks(ly, case) == {"review_admissibility": "tourism_authority"}
+    assert ly.show(case.instance_id)["legal_state"] is None
+    accept(ly, case)
+    assert ly.show(case.instance_id)["legal_state"] == "not_accepted"
 
 
 def test_review_form_errors_change_nothing(ly, clock, notifier):

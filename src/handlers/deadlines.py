@@ -8,6 +8,8 @@ See docs/time-limits.md.
 
 from __future__ import annotations
 
+import copy
+
 from ..engine.clock import parse_instant
 from . import Updates
 
@@ -77,11 +79,16 @@ def extend(ctx):
 def period(ctx):
     """Compute a period on the business calendar without making it a deadline of the case
     (e.g. whether a complaint came within 90 days of the contract's end): the same record as
-    deadline.start (`due`, `last_day`, `provisional`, ...)."""
+    deadline.start (`due`, `last_day`, `provisional`, ...).
+
+    The period counts from `from` as given: reception hours say when a complaint counts as
+    received, not when a contract ended, so they never move the start of such a period."""
     p = ctx.params
     origin = p.get("from")
     begin = parse_instant(str(origin)) if origin else ctx.now()
-    return _book(ctx).calendar.deadline(begin, str(p.get("unit", "days")), _int(ctx, "amount", 0)).as_dict()
+    calendar = copy.copy(_book(ctx).calendar)     # shares the loaded years; only the hours differ
+    calendar.reception_hours = None
+    return calendar.deadline(begin, str(p.get("unit", "days")), _int(ctx, "amount", 0)).as_dict()
 
 
 def register(registry):
