@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from complaintflow.engine.clock import parse_instant
 from complaintflow.engine.errors import InvalidInput
 from conftest import PROCESSES, open_task
 
@@ -95,6 +96,24 @@ def test_refused_as_malicious_tells_the_customer_why(ec, notifier):
     refusal = notifier.sent[-1]
     assert refusal["kind"] == "refusal" and "重复恶意投诉" in refusal["message"]
     assert close(ec, case).status == "completed"
+
+
+@pytest.mark.parametrize("check", [
+    {"outcome": "settled", "severity": "general", "on_spot_resolution": "当场更换"},
+    {"outcome": "refused", "severity": "general", "refusal_reason": "重复恶意投诉，内容不实"},
+], ids=["settled_on_the_spot", "refused"])
+def test_a_case_ended_at_the_first_check_ends_its_promised_time_met(ec, clock, check):
+    """The promise (000:127, 000:313) ends with a case settled on the spot or refused: closed
+    cases never show it running or breached, and its timer never fires afterwards."""
+    case = start(ec)
+    clock.set(parse_instant("2026-05-06T10:00:00+08:00"))
+    do(ec, case, "preliminary_check", "reception_li", check)
+    close(ec, case)
+    (promised,) = ec.show(case.instance_id)["deadlines"]
+    assert promised["status"] == "met" and promised["completed"] == "2026-05-06T02:00:00+00:00"
+    clock.set(parse_instant("2026-05-08T17:00:00+08:00"))      # the promised moment passes
+    assert ec.tick()["timers_fired"] == 0
+    assert ec.show(case.instance_id)["deadlines"][0]["status"] == "met"
 
 
 def test_major_complaint_is_reported_to_management_at_once(ec, notifier):

@@ -65,7 +65,7 @@ def test_layout_draws_every_element_readably_and_changes_nothing_else(ec_copy):
     assert layout.read(bare).shapes == {}
     result = CliRunner().invoke(cli, ["layout", str(ec_copy)])
     assert result.exit_code == 0, result.output
-    assert "laid out (30 shapes, 33 flows, 3 lanes)" in result.output
+    assert "laid out (32 shapes, 35 flows, 3 lanes)" in result.output
     laid_out = ec_copy.read_bytes()
     assert_readable(laid_out)
     assert DIAGRAM.sub(b"", laid_out) == bare          # every other byte as it was
