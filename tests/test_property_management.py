@@ -563,6 +563,35 @@ def test_reclassified_major_not_resolved_in_ten_days_goes_to_the_general_manager
     assert pm.replay(case.instance_id).consistent is True
 
 
+def test_reclassified_major_approved_overrun_is_timed_and_withdrawn_when_resolved(pm, clock, notifier):
+    case = start(pm, clock, when="2026-09-01T10:00", received_at="2026-09-01T09:30", management_fault=True)
+    assert tick_at(pm, clock, "2026-09-05T00:00") == 1
+    do(pm, case, "approve_overrun_gm", {"overrun_approved": True, "approved_until": "2026-10-30T18:00",
+                                        "overrun_opinion": "同意"}, "gm_zhou")
+    assert tick_at(pm, clock, "2026-10-09T00:00") == 1       # the month (rolled over National Day) passes
+    clock.set(at("2026-10-10T09:00"))
+    do(pm, case, "reclassified_instruction", {"measures": "工程部三日内完成", "answer_to_owner": "10月20日前修复"}, "gm_zhou")
+    assert tick_at(pm, clock, "2026-10-20T00:00") == 1       # 10 days from 10-09 -> Mon 10-19
+    do(pm, case, "approve_major_overrun", {"overrun_approved": True, "approved_until": "2026-10-23T18:00",
+                                           "overrun_opinion": "同意延至周五"}, "gm_zhou")
+    limit = deadline(pm, case, "major_overrun")
+    assert (limit["unit"], limit["due"], limit["status"]) == ("at", "2026-10-23T10:00:00+00:00", "open")
+    assert roles(pm, case) == {"handle": "department"}
+    assert tick_at(pm, clock, "2026-10-23T17:59") == 0
+    assert tick_at(pm, clock, "2026-10-23T18:00") == 1
+    assert fired(pm, case)[-1] == "major_overrun_passed"
+    assert deadline(pm, case, "major_overrun")["status"] == "breached"
+    assert roles(pm, case) == {"handle": "department", "approve_major_overrun": "general_manager"}
+    # resolved while the general manager has not decided: the approval is withdrawn and the case closes
+    clock.set(at("2026-10-24T09:00"))
+    do(pm, case, "handle", HANDLED, "engineering_zhao")
+    assert deadlines(pm, case)["overrun"] == "met"           # the first approved time (10-30) was kept
+    done = record_and_revisit(pm, case)
+    assert done.status == "completed"
+    assert deadlines(pm, case)["major_overrun"] == "breached"
+    assert pm.replay(case.instance_id).consistent is True
+
+
 def test_resolved_within_the_month_is_not_reclassified(pm, clock):
     case = start(pm, clock)
     do(pm, case, "handle", HANDLED, "engineering_zhao")
