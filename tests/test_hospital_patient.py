@@ -107,16 +107,15 @@ def test_registration_numbers_the_case_and_tells_both_limits_across_qingming(hp,
     (ack,) = notifier.sent
     assert ack["kind"] == "acknowledgement" and ack["to"] == "13900000001"
     # accept: 1 working day after Thu 04-02 -> Fri 04-03
-    # first reply: 04-03 (1); Sat 04-04, Qingming Sun 04-05 and Mon 04-06 off; 04-07 (2), 04-08 (3),
-    # 04-09 (4), Fri 04-10 (5)
+    # first reply: one week (节假日顺延) after Thu 04-02 -> Thu 04-09, a working day
     assert "YY-2026-000001" in ack["message"] and "首诉负责制" in ack["message"]
     assert "作出是否受理的决定：最迟于2026年04月03日" in ack["message"]
-    assert "首次答复（处理结果或调查进展）：最迟于2026年04月10日" in ack["message"]
+    assert "首次答复（处理结果或调查进展）：最迟于2026年04月09日" in ack["message"]
     accept, first = deadline(hp, case, "accept"), deadline(hp, case, "first_reply")
     assert (accept["unit"], accept["amount"], accept["last_day"], accept["status"]) == ("workdays", 1, "2026-04-03", "open")
     assert accept["due"] == "2026-04-03T16:00:00+00:00" and accept["seed"] == "000:157"
-    assert (first["unit"], first["amount"], first["last_day"]) == ("workdays", 5, "2026-04-10")
-    assert first["seed"] == "000:89, 000:160, 003:61" and first["rule"].startswith("自接到投诉之日起5个工作日内")
+    assert (first["unit"], first["amount"], first["last_day"]) == ("days", 7, "2026-04-09")
+    assert first["seed"] == "000:369 (000:89, 000:160, 003:61)" and first["rule"].startswith("投诉处理情况在一周内（节假日顺延）")
     assert tasks(hp, case) == {"accept_decision": "complaint_office"}
     assert open_task(hp, case.instance_id, "accept_decision")["due"] == "2026-04-03T16:00:00+00:00"
     shown = hp.show(case.instance_id)
@@ -151,8 +150,8 @@ def test_letter_received_before_qingming_and_typed_in_after_counts_from_its_rece
     assert accept["start"] == first["start"] == "2026-04-03T07:00:00+00:00"
     # accept: 1 working day after Fri 04-03 -> Tue 04-07 (from the typing-in it would be 04-08)
     assert accept["last_day"] == "2026-04-07" and accept["due"] == "2026-04-07T16:00:00+00:00"
-    # first reply: 5 working days after Fri 04-03 -> 04-07, 04-08, 04-09, 04-10, Mon 04-13
-    assert first["last_day"] == "2026-04-13"
+    # first reply: one week after Fri 04-03 -> Fri 04-10 (from the typing-in it would be 04-14)
+    assert first["last_day"] == "2026-04-10"
     ack = last(notifier, "acknowledgement")
     assert "作出是否受理的决定：最迟于2026年04月07日" in ack["message"]
     clock.set(at("2026-04-07T23:59"))
@@ -189,8 +188,8 @@ def test_acceptance_not_decided_in_one_working_day_is_supervised_across_labour_d
     accept = deadline(hp, case, "accept")
     # 1 working day after Thu 04-30: 05-01..05-05 are holidays -> Wed 05-06
     assert accept["last_day"] == "2026-05-06" and accept["due"] == "2026-05-06T16:00:00+00:00"
-    # first reply: 05-06 (1), 05-07 (2), 05-08 (3), Sat 05-09 make-up working day (4), Mon 05-11 (5)
-    assert deadline(hp, case, "first_reply")["last_day"] == "2026-05-11"
+    # first reply: one week after Thu 04-30 -> Thu 05-07 (5 working days would be Mon 05-11)
+    assert deadline(hp, case, "first_reply")["last_day"] == "2026-05-07"
     clock.set(at("2026-05-06T23:59"))
     assert hp.tick()["timers_fired"] == 0
     clock.set(at("2026-05-07T00:00"))
@@ -248,7 +247,7 @@ def test_acceptance_form_requires_what_each_decision_needs(hp, clock):
 
 def test_incomplete_materials_pause_the_reply_clock_and_restart_both_limits(hp, clock, notifier):
     case = start(hp, clock, when="2026-04-29T10:00")               # Wednesday before Labour Day
-    assert deadline(hp, case, "first_reply")["last_day"] == "2026-05-09"   # 04-30, 05-06, 05-07, 05-08, Sat 05-09
+    assert deadline(hp, case, "first_reply")["last_day"] == "2026-05-06"   # one week: Wed 05-06
     clock.set(at("2026-04-29T15:00"))
     do(hp, case, "accept_decision", {"decision": "incomplete", "missing_materials": "门诊病历和缴费凭证"})
     request = last(notifier, "complainant")
@@ -262,8 +261,7 @@ def test_incomplete_materials_pause_the_reply_clock_and_restart_both_limits(hp, 
 
     clock.set(at("2026-05-11T10:00"))                               # Monday: the materials arrive
     do(hp, case, "await_materials", {"materials_received": "received", "materials_note": "已补交门诊病历和缴费凭证"})
-    # counted again from Mon 05-11: accept Tue 05-12; first reply 05-12 (1), 05-13 (2), 05-14 (3),
-    # 05-15 (4), Mon 05-18 (5)
+    # counted again from Mon 05-11: accept Tue 05-12; first reply one week, Mon 05-18
     accept, first = deadline(hp, case, "accept"), deadline(hp, case, "first_reply")
     assert (accept["status"], accept["last_day"]) == ("open", "2026-05-12")
     assert (first["status"], first["last_day"], first["paused_days"]) == ("open", "2026-05-18", 0)
@@ -290,7 +288,7 @@ def test_materials_not_supplied_ends_with_a_notice(hp, clock, notifier):
     refusal = last(notifier, "refusal")
     assert "未补正所需材料（住院费用清单）" in refusal["message"]
     first = deadline(hp, case, "first_reply")
-    assert first["status"] == "met" and first["paused_days"] == 4   # paused 09-28 -> 10-09: 09-29, 09-30, 10-08, 10-09
+    assert first["status"] == "met" and first["paused_days"] == 11  # paused 09-28 -> 10-09: 11 calendar days (unit days)
     assert tasks(hp, case) == {"archive": "complaint_office"}
     assert do(hp, case, "archive", {"summary": "未补正"}).status == "completed"
     assert hp.replay(case.instance_id).consistent is True
@@ -495,7 +493,7 @@ def test_simple_procedure_that_needs_investigation_goes_to_the_department(hp, cl
     do(hp, case, "simple_procedure", {"department_head": "普外科 钱主任", "simple_outcome": "needs_investigation",
                                       "investigation_reason": "双方陈述不一致"})
     told = last(notifier, "complainant")
-    assert "需要被投诉科室调查核实" in told["message"] and "2026-10-10" in told["message"]
+    assert "需要被投诉科室调查核实" in told["message"] and "2026-10-08" in told["message"]
     assert deadline(hp, case, "simple_reply")["status"] == "met"
     assert deadline(hp, case, "first_reply")["status"] == "open"
     assert tasks(hp, case) == {"investigate": "department"}
@@ -526,6 +524,13 @@ def test_department_is_reminded_on_the_last_day_and_explains_an_overrun_in_advan
     # Sat 10-10 make-up working day (5)
     assert (inv["unit"], inv["amount"], inv["last_day"], inv["seed"]) == ("workdays", 5, "2026-10-10", "003:59")
     assert open_task(hp, case.instance_id, "investigate")["due"] == "2026-10-10T16:00:00+00:00"
+    # the first reply's week ends first: Mon 10-05 is a holiday, rolled forward to Thu 10-08
+    clock.set(at("2026-10-08T23:59"))
+    assert hp.tick()["timers_fired"] == 0
+    clock.set(at("2026-10-09T00:00"))
+    assert hp.tick()["timers_fired"] == 1
+    assert tasks(hp, case) == {"investigate": "department", "supervise_first_reply": "supervision_office"}
+    do(hp, case, "supervise_first_reply", {"supervision_note": "督促尽快答复"}, user="jiancha_he")
     clock.set(at("2026-10-09T23:59"))
     assert hp.tick()["timers_fired"] == 0
     clock.set(at("2026-10-10T00:00"))                                # the start of the last working day
@@ -547,16 +552,14 @@ def test_department_is_reminded_on_the_last_day_and_explains_an_overrun_in_advan
     clock.set(at("2026-10-10T23:59"))
     assert hp.tick()["timers_fired"] == 0
     clock.set(at("2026-10-11T00:00"))
-    assert hp.tick()["timers_fired"] == 2                            # investigation and first reply both end 10-10
-    assert tasks(hp, case) == {"investigate": "department", "supervise_investigation": "complaint_office",
-                               "supervise_first_reply": "supervision_office"}
+    assert hp.tick()["timers_fired"] == 1
+    assert tasks(hp, case) == {"investigate": "department", "supervise_investigation": "complaint_office"}
     inv = deadline(hp, case, "investigation")
     assert inv["status"] == "breached" and inv["breached_at"] == "2026-10-10T16:00:00+00:00"
     do(hp, case, "supervise_investigation", {"supervision_note": "10月13日前交书面材料", "progress_report": "当事人休假，预计13日完成",
                                              "patient_message": "调查预计10月13日完成，届时答复您"})
     assert "预计13日完成" in last(notifier, "staff", "role:director")["message"]
     assert "调查预计10月13日完成" in last(notifier, "complainant")["message"]
-    do(hp, case, "supervise_first_reply", {"supervision_note": "督促尽快答复"}, user="jiancha_he")
     clock.set(at("2026-10-13T10:00"))
     investigate_and_review(hp, case, "nursing")
     reply_satisfied_and_archive(hp, case)
@@ -599,7 +602,7 @@ def test_investigation_finished_on_the_last_day_withdraws_the_explanation_task(h
     hp.tick()
     clock.set(at("2026-10-10T16:00"))
     do(hp, case, "investigate", INVESTIGATION, user="dept_head_wu")
-    assert tasks(hp, case) == {"review_nursing": "nursing"}
+    assert tasks(hp, case) == {"review_nursing": "nursing", "supervise_first_reply": "supervision_office"}
     assert deadline(hp, case, "investigation")["status"] == "met"
     clock.set(at("2026-10-11T00:00"))
     hp.tick()
@@ -622,7 +625,7 @@ def test_investigation_form_needs_two_investigators_and_the_head_signature(hp, c
 
 # --------------------------------------------------------------------------- replies
 
-def test_complex_case_progress_notice_in_5_working_days_and_reply_in_20_days_across_national_day(hp, clock, notifier):
+def test_complex_case_progress_notice_in_one_week_and_reply_in_20_days_across_national_day(hp, clock, notifier):
     case = start(hp, clock, category="medical_quality")              # Mon 09-28
     do(hp, case, "accept_decision", dict(ACCEPT, handling="complex"))
     final = deadline(hp, case, "final_reply")
@@ -630,10 +633,11 @@ def test_complex_case_progress_notice_in_5_working_days_and_reply_in_20_days_acr
     assert (final["unit"], final["amount"], final["last_day"], final["seed"]) == ("days", 20, "2026-10-19", "000:370")
     assert final["start"] == "2026-09-28T02:00:00+00:00"
     ack = last(notifier, "acknowledgement")
-    assert "情况复杂" in ack["message"] and "2026年10月10日" in ack["message"] and "2026年10月19日" in ack["message"]
+    # progress: one week after 09-28 is Mon 10-05 (National Day), rolled forward to Thu 10-08
+    assert "情况复杂" in ack["message"] and "2026年10月08日" in ack["message"] and "2026年10月19日" in ack["message"]
     assert tasks(hp, case) == {"investigate": "department", "progress_notice": "complaint_office"}
-    assert open_task(hp, case.instance_id, "progress_notice")["due"] == "2026-10-10T16:00:00+00:00"
-    clock.set(at("2026-10-09T10:00"))
+    assert open_task(hp, case.instance_id, "progress_notice")["due"] == "2026-10-08T16:00:00+00:00"
+    clock.set(at("2026-10-08T10:00"))
     do(hp, case, "progress_notice", {"progress_text": "已调取病历，正在组织专家讨论"})
     assert "正在组织专家讨论" in last(notifier, "complainant")["message"]
     assert deadline(hp, case, "first_reply")["status"] == "met"
@@ -669,18 +673,36 @@ def test_first_reply_missed_is_supervised(hp, clock):
     case = start(hp, clock)
     do(hp, case, "accept_decision", ACCEPT)
     do(hp, case, "investigate", INVESTIGATION, user="dept_head_wu")
-    clock.set(at("2026-10-10T23:59"))
+    clock.set(at("2026-10-08T23:59"))                               # one week: 10-05 (holiday) rolled to Thu 10-08
     assert hp.tick()["timers_fired"] == 0
-    clock.set(at("2026-10-11T00:00"))
+    clock.set(at("2026-10-09T00:00"))
     assert hp.tick()["timers_fired"] == 1
     assert tasks(hp, case) == {"review_nursing": "nursing", "supervise_first_reply": "supervision_office"}
     first = deadline(hp, case, "first_reply")
-    assert first["status"] == "breached" and first["breached_at"] == "2026-10-10T16:00:00+00:00"
+    assert first["status"] == "breached" and first["breached_at"] == "2026-10-08T16:00:00+00:00"
     do(hp, case, "supervise_first_reply", {"supervision_note": "督促投诉管理办公室答复"}, user="jiancha_he")
     do(hp, case, "review_nursing", OPINION, user="nursing_head")
     reply_satisfied_and_archive(hp, case)
     assert deadline(hp, case, "first_reply")["status"] == "breached"
     assert unhandled(hp, case) == ["first_replied"]                  # the late reply: the watch had ended
+
+
+def test_first_reply_within_one_week_rolls_over_national_day_2025_not_five_working_days(hp, clock):
+    # 000:369: one week, 节假日顺延. Received Tue 2025-09-30: one week ends Tue 10-07, a holiday,
+    # rolled forward to Thu 10-09; 5 working days would run to 10-14.
+    case = start(hp, clock, when="2025-09-30T10:00")
+    first = deadline(hp, case, "first_reply")
+    assert (first["unit"], first["amount"], first["last_day"]) == ("days", 7, "2025-10-09")
+    assert first["due"] == "2025-10-09T16:00:00+00:00"
+    clock.set(at("2025-09-30T11:00"))
+    do(hp, case, "accept_decision", ACCEPT)
+    clock.set(at("2025-10-09T23:59"))
+    assert hp.tick()["timers_fired"] == 0
+    assert "supervise_first_reply" not in tasks(hp, case)
+    clock.set(at("2025-10-10T00:00"))
+    assert hp.tick()["timers_fired"] == 1
+    assert tasks(hp, case) == {"investigate": "department", "supervise_first_reply": "supervision_office"}
+    assert deadline(hp, case, "first_reply")["status"] == "breached"
 
 
 def test_final_reply_missed_is_supervised(hp, clock):
