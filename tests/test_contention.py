@@ -225,14 +225,16 @@ _ENTERPRISE = {"channel": "hotline", "complainant": "王女士", "contact": "138
 
 def test_a_handler_that_gives_no_answer_becomes_an_incident_and_can_be_retried(db_url, gate, monkeypatch):
     monkeypatch.setenv("CF_TEST_GATE", str(gate.dir))
-    svc = _service(db_url, handler_timeout=0.5)
+    svc = _service(db_url, handler_timeout=30)
     svc.deploy([MINI])
     case = svc.start("mini", INTAKE, "alice")
     gate.block(case.instance_id)
+    svc.handler_timeout = 0.5      # only for the call whose handler is held at the gate
     result = svc.complete_task(case.open_tasks[0]["task_id"], "bob", {"verdict": "ok"})
     assert result.status == "incident"
     assert "handler 'test.flaky' gave no answer within 0.5 s" in result.incidents[0]["message"]
     gate.open(case.instance_id)
+    svc.handler_timeout = 30       # the retried handler answers; a loaded machine must not time it out
     svc.clock.advance(minutes=5)
     retried = svc.retry(case.instance_id, "bob")
     assert retried.status == "running" and [t["task"] for t in retried.open_tasks] == ["close"]
