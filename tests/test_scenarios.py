@@ -35,7 +35,8 @@ intake:
 """
 
 # the department's investigation runs to Sat 10-10 (National Day in between): the reminder fires
-# at 10-10 00:00, the limit at 10-11 00:00
+# at 10-10 00:00, the limit at 10-11 00:00; the first reply's one week (000:369) ends 10-05, a
+# holiday, rolled forward to Fri 10-09, so its supervision opens at 10-10 00:00 too
 OVERDUE = "process: hospital_patient\nname: 调查超时\n" + INTAKE + """\
 steps:
   - complete: accept_decision
@@ -45,7 +46,7 @@ steps:
       tasks: {investigate: department}
   - tick: 2026-10-10T00:00
     expect:
-      tasks: [investigate, overrun_explanation]
+      tasks: [investigate, overrun_explanation, supervise_first_reply]
   - tick: 2026-10-11T00:00
     expect:
       tasks: [investigate, supervise_investigation, supervise_first_reply]
@@ -100,14 +101,15 @@ def test_a_scenario_that_passes_says_so(procs):
 
 def test_a_wrong_expectation_fails_with_the_first_unmet_expectation_in_plain_words(procs):
     # the scenario expects the supervision a day early, at the reminder
-    wrong = OVERDUE.replace("tasks: [investigate, overrun_explanation]", "tasks: [investigate, supervise_investigation]")
+    wrong = OVERDUE.replace("tasks: [investigate, overrun_explanation, supervise_first_reply]",
+                            "tasks: [investigate, supervise_investigation]")
     path = write(procs, "wrong.yaml", wrong)
     result = run([str(path)])
     assert result.exit_code == 1
     line = wrong.splitlines().index("      tasks: [investigate, supervise_investigation]") + 1
     assert (f"{path}:{line}: step 2 (tick 2026-10-10 00:00): expected open task 'supervise_investigation' "
             "(督促科室完成调查), open tasks are: 'investigate' (科室调查核实并提出科室意见), "
-            "'overrun_explanation' (说明能否按时完成调查)") in result.output
+            "'overrun_explanation' (说明能否按时完成调查), 'supervise_first_reply' (督办：首次答复超时)") in result.output
     assert "FAIL" in result.output and "0 passed, 1 failed" in result.output
 
 
@@ -121,8 +123,8 @@ def test_other_unmet_expectations_in_plain_words(procs):
                   "last day '2026-10-09', it is '2026-10-10'"),
         "notice": ("tasks: {investigate: department}", "notices: [{kind: refusal}]",
                    "expected a notice of kind 'refusal'; this step sent: staff to role:nursing"),
-        "fired": ("tasks: [investigate, overrun_explanation]", "timers_fired: 2",
-                  "step 2 (tick 2026-10-10 00:00): expected 2 timer(s) to fire, 1 fired"),
+        "fired": ("tasks: [investigate, overrun_explanation, supervise_first_reply]", "timers_fired: 1",
+                  "step 2 (tick 2026-10-10 00:00): expected 1 timer(s) to fire, 2 fired"),
     }
     for name, (old, new, _) in cases.items():
         write(procs, f"{name}.yaml", OVERDUE.replace(old, new, 1))
