@@ -9,6 +9,7 @@ the case page of one case deserializes that one case's engine state, read-only.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from dataclasses import dataclass
 
 from sqlalchemy import and_, func, or_, select, union_all, update
@@ -221,7 +222,10 @@ def _path(wf, bpmn_xml: str) -> dict:
     return {"done": sorted(done - current), "current": sorted(current), "flows": sorted(flows)}
 
 
+@lru_cache(maxsize=32)
 def _flow_ids(bpmn_xml: str) -> dict:
+    """(source, target) -> sequence flow id, once per process version's BPMN text (a version
+    never changes once deployed); callers only read the mapping."""
     from lxml import etree
     root = etree.fromstring(bpmn_xml.encode("utf-8"))
     return {(f.get("sourceRef"), f.get("targetRef")): f.get("id")
