@@ -23,7 +23,8 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
 from ..handlers import HandlerRegistry, Services, default_registry
-from . import outbox, runtime
+from . import messages, outbox, runtime
+from .messages import not_awaited
 from .clock import Clock, IdSequence, SystemClock, engine_context, iso, local_day, local_iso
 from .calendar import BusinessCalendar, default_calendar
 from .db import database_url, make_engine, make_session_factory
@@ -113,8 +114,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         (instance_id,) = loaded
         with self.sessions() as s:
             inst = s.get(Instance, instance_id)
-            ev = s.execute(select(Event).where(Event.instance_id == instance_id, Event.state_after.is_not(None))
-                           .order_by(Event.seq.desc()).limit(1)).scalar_one_or_none()
+            ev = _newest_driver(s, instance_id)
         ref = (inst.case_number or inst.id) if inst else instance_id
         if ev is None:
             return Conflict(msg("case_race", case=ref), race=True)
@@ -312,23 +312,60 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
             result = self._finish(s, case, steplog, now, "retry", actor, {"tasks": retried}, None)
         return self._committed(result)
 
-    def send_message(self, instance_id: str, name: str, payload: dict, actor: str) -> ActionResult:
+    def send_message(self, instance_id: str, name: str, payload: dict, actor: str, *, roles: set[str] | None = None,
+                     expected_version: int | None = None) -> ActionResult:
+        """Deliver message `name` to a case waiting for it (docs/process-design.md, "Messages
+        from outside"): checked against the waiting event's form, and, when `roles` is given
+        (the web inbox, the API), refused to a user holding none of the roles that may record it."""
+        if not actor:
+            raise InvalidInput("an actor (user name) is required")
         if not isinstance(payload, dict):
-            raise InvalidInput("a message payload must be a JSON object")
+            raise InvalidInput(msg("not_an_object"))
         now = self.clock.now()
-        with self.uow() as s:
-            case = self._load(s, instance_id, now)
-            steplog = runtime.StepLog()
-            try:
-                with engine_context(now, case.ids):
-                    case.wf.script_engine = self._engine(s, case.inst, steplog)
-                    runtime.deliver_message(case.wf, name, payload)
-                    runtime.advance(case.wf, steplog)
-            except runtime.WorkflowException:
-                raise Conflict(msg("no_message_wait", case=case.inst.case_number or case.inst.id, message=name))
-            result = self._finish(s, case, steplog, now, "message_received", actor,
-                                  {"message": name, "payload": payload}, None)
+        try:
+            with self.uow() as s:
+                result = self._message_in(s, instance_id, name, payload, actor, now, roles, expected_version)
+        except Conflict as lost:
+            if lost.race:       # the same message recorded meanwhile: say so, not just "changed"
+                with self.sessions() as s:
+                    ev = _newest_driver(s, instance_id)
+                if ev is not None and ev.kind == "message_received" and (ev.payload or {}).get("message") == name:
+                    raise Conflict(msg("message_done_by", event=ev.payload.get("name") or name, message=name,
+                                       by=Person(ev.actor), at=ev.at), by=ev.actor, at=ev.at, race=True) from None
+            raise
         return self._committed(result)
+
+    def _message_in(self, s, instance_id, name, payload, actor, now, roles, expected_version) -> ActionResult:
+        from .forms import validate_submission
+        from .review.facts import record_facts
+        case = self._load(s, instance_id, now, expected_version)
+        ref = case.inst.case_number or case.inst.id
+        waiting = messages.awaited(case.wf, case.pv.meta.get("start_role"))
+        matching = [e for e in waiting if e.message == name]
+        if not matching:
+            raise Conflict(not_awaited(ref, name, waiting))
+        event = matching[0]
+        allowed = sorted({r for e in matching for r in e.roles})
+        if roles is not None and not set(allowed) & set(roles):
+            raise NotAllowed(msg("message_role", event=event.name, message=name, roles=[Role(r) for r in allowed],
+                                 user=Person(actor)))
+        data = payload
+        for form in dict.fromkeys(e.form for e in matching if e.form):    # each declared form once
+            data = validate_submission(case.pv.forms.get(form), data, form)
+            record_facts(s, case.inst, case.pv.forms.get(form), data, now)
+        steplog = runtime.StepLog()
+        try:
+            with engine_context(now, case.ids):
+                case.wf.script_engine = self._engine(s, case.inst, steplog)
+                runtime.deliver_message(case.wf, name, data)
+                runtime.advance(case.wf, steplog)
+        except runtime.WorkflowException:
+            raise Conflict(not_awaited(ref, name, [])) from None
+        # the role it was recorded in (the first allowed role the user holds; None for an operator)
+        role = next((r for r in allowed if r in roles), None) if roles is not None else None
+        driver = {"message": name, "payload": data, "element": event.element, "name": event.name, "form": event.form,
+                  "role": role}
+        return self._finish(s, case, steplog, now, "message_received", actor, driver, None)
 
     # --- shared action plumbing -----------------------------------------------------------
     def _breach(self, s, inst, fired, now) -> None:
@@ -481,6 +518,12 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         with self.sessions() as s:
             inst = self._find_case(s, instance_id)
             return replay_instance(self, s, inst, until=until)
+
+
+def _newest_driver(s, instance_id: str) -> Event | None:
+    """The case's newest action (its driver event: who did what, when)."""
+    return s.execute(select(Event).where(Event.instance_id == instance_id, Event.state_after.is_not(None))
+                     .order_by(Event.seq.desc()).limit(1)).scalar_one_or_none()
 
 
 def _already_completed(row: HumanTask) -> Conflict:
