@@ -101,6 +101,15 @@ class _Web:
         r = c.post(f"/tasks/{task_id}", data={**data, "csrf_token": csrf})
         return {"status": r.status_code, "body": r.get_data(as_text=True)}
 
+    def message(self, ref, name, login, data):
+        """Record a message from outside on the case page (pages.message_page)."""
+        c = self.client(login)
+        path = f"/cases/{ref}/messages/{name}"
+        page = c.get(path).get_data(as_text=True)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        r = c.post(path, data={**data, "csrf_token": csrf})
+        return {"status": r.status_code, "body": r.get_data(as_text=True)}
+
     def claim(self, task_id, login):
         c = self.client(login)
         page = c.get(f"/tasks/{task_id}").get_data(as_text=True)
@@ -133,9 +142,11 @@ def _worker(url, gate_dir, handler_timeout, inbox, outbox):
             from complaintflow.engine.clock import parse_instant
             service.clock.set(parse_instant(args[0]))
             out = _outcome(lambda: service.tick())
-        elif action in ("web_complete", "web_claim"):
+        elif action == "message":
+            out = _outcome(lambda: service.send_message(*args[:4], roles=set(args[4])).status)
+        elif action in ("web_complete", "web_claim", "web_message"):
             web = web or _Web(service)
-            fn = web.complete if action == "web_complete" else web.claim
+            fn = {"web_complete": web.complete, "web_claim": web.claim, "web_message": web.message}[action]
             out = _outcome(lambda: fn(*args))
         else:
             out = {"outcome": "crash", "message": f"unknown action {action}"}

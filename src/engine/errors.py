@@ -89,7 +89,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
                      "nothing was changed — reload and try again"),
     "case_closed": ("案件 {case} 已结案；未作任何更改。", "case {case} is closed; nothing was changed"),
     "no_incident": ("案件 {case} 没有待重试的故障。", "case {case} has no open incident to retry"),
-    "no_message_wait": ("案件 {case} 不在等待消息「{message}」。", "case {case} is not waiting for message '{message}'"),
+    "no_message_wait": ("案件 {case} 目前不在等待「{message}」（目前等待：{waiting}）；未作任何更改。",
+                        "case {case} is not waiting for message '{message}' (it waits for: {waiting}); "
+                        "nothing was changed"),
+    "awaited_item": ("「{name}」", "'{message}' ({name})"),
+    "message_role": ("登记「{event}」需要{roles}角色，{user}不具有该角色。",
+                     "recording '{event}' (message '{message}') needs role {roles}, which {user} does not hold"),
+    "message_done_by": ("「{event}」已由{by}于 {at} 登记；未作任何更改。",
+                        "'{event}' (message '{message}') was already recorded by {by} at {at}; nothing was changed"),
     # what an action did (a step of the case, for conflicts)
     "did_complete": ("完成了「{task}」", "completed task '{task}'"),
     "did_timer": ("时限到期", "a timer fired"),
@@ -140,6 +147,7 @@ TERMS: dict[str, tuple[str, str]] = {
     "open": ("办理中", "open"), "completed": ("已完成", "completed"), "cancelled": ("已取消", "cancelled"),
     "choose": ("选择", "choose"), "fill": ("填写", "fill in"),
     "yes": ("是", "yes"), "no": ("否", "no"),
+    "no_message": ("无外部消息", "no message"),
 }
 
 

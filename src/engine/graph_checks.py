@@ -30,6 +30,7 @@ from collections import defaultdict
 from lxml import etree
 
 from .expressions import CheckedEnvironment, ExpressionRefused, names_used
+from .message_checks import MessageChecks
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 FLOW_NODE_TAGS = {
@@ -146,11 +147,13 @@ class _Cause:
         self.follow_on: list[str] = []
 
 
-class GraphChecks:
+class GraphChecks(MessageChecks):
     """Mixed into the file checker, which provides `problem`, `properties`, `load_form`,
     `data_names` results (`form_field_names`, `other_names`) and `handlers`."""
 
     def check_graph(self, container, top_level=True):
+        if top_level:
+            self.check_messages(container)      # message_checks.py (subprocesses included)
         g = ProcessGraph(container)
         causes = self._broken_flows(g) + self._missing_outgoing(g)
         reached = g.reach(g.starts(), g.successors)

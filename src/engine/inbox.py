@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, or_, select, union_all, update
 from SpiffWorkflow.util.task import TaskState
 
+from . import messages
 from .clock import iso
 from .errors import Conflict, InvalidInput, NotAllowed, NotFound, Person, Role, Term, msg
 from .models import AccessLog, Deadline, HumanTask, Instance, InstanceState, ProcessVersion
@@ -158,16 +159,26 @@ class InboxMixin:
 
     # --- the case page ---------------------------------------------------------------------
     def case_detail(self, instance_id: str) -> dict:
-        """What the case page shows beyond `show`: the case data as it stands and the path
-        through the diagram (elements done, elements waiting now, sequence flows taken)."""
+        """What the case page shows beyond `show`: the case data as it stands, the path
+        through the diagram (elements done, elements waiting now, sequence flows taken) and
+        the messages from outside it waits for (engine/messages.py)."""
         with self.sessions() as s:
-            inst = self._find_case(s, instance_id)
-            pv = self.version_info(s, inst.version_id)
-            state = s.get(InstanceState, inst.id)
-            wf = self.serializer.state_from_dict(json.loads(state.state), *pv.specs)
+            inst, pv, wf = self._read_case_state(s, instance_id)
             xml = s.execute(select(ProcessVersion.bpmn_xml).where(ProcessVersion.id == pv.id)).scalar_one()
             return {"data": latest_data(wf), "path": _path(wf, xml), "bpmn_xml": xml, "forms": pv.forms,
-                    "meta": pv.meta}
+                    "meta": pv.meta, "awaited": _awaited(inst, pv, wf)}
+
+    def awaited_messages(self, ref: str) -> list[dict]:
+        """The messages from outside the case waits for now: message, element, name, form, roles."""
+        with self.sessions() as s:
+            return _awaited(*self._read_case_state(s, ref))
+
+    def _read_case_state(self, s, ref):
+        """(instance row, version, engine state) of one case, read-only."""
+        inst = self._find_case(s, ref)
+        pv = self.version_info(s, inst.version_id)
+        state = s.get(InstanceState, inst.id)
+        return inst, pv, self.serializer.state_from_dict(json.loads(state.state), *pv.specs)
 
     def case_roles(self, instance_id: str) -> tuple[str, set[str]]:
         """The case's instance id and every role that has or had a task in it."""
@@ -197,6 +208,12 @@ class InboxMixin:
             rows = s.execute(q.order_by(AccessLog.id.desc()).limit(limit)).scalars()
             return [{"at": iso(r.at), "user": r.user, "action": r.action, "target": r.target,
                      "allowed": r.allowed, "reason": r.reason} for r in rows]
+
+
+def _awaited(inst, pv, wf) -> list[dict]:
+    if inst.status == "completed":
+        return []
+    return [e.as_dict() for e in messages.awaited(wf, pv.meta.get("start_role"))]
 
 
 def _path(wf, bpmn_xml: str) -> dict:

@@ -403,8 +403,16 @@ def retry_errors(workflow: BpmnWorkflow) -> list[str]:
 
 
 def deliver_message(workflow: BpmnWorkflow, name: str, payload: dict) -> None:
+    """Deliver message `name`; its payload (the message form's fields) is merged into the data
+    of each event that caught it, so the case goes on with them (docs/process-design.md,
+    "Messages from outside"). SpiffWorkflow's spiff flavour keeps the payload aside unless the
+    message names a `messageVariable`; an event-based gateway keeps it among its seen events."""
     event = BpmnEvent(MessageEventDefinition(name), payload=copy.deepcopy(payload))
     workflow.send_event(event)
+    for task in workflow.get_tasks(state=TaskState.READY):
+        if task.internal_data.get(name) is event.payload or any(
+                seen is event for seen in task.internal_data.get("seen_events", ())):
+            task.set_data(**copy.deepcopy(payload))
 
 
 def advance(workflow: BpmnWorkflow, log: StepLog) -> None:

@@ -432,7 +432,7 @@ def search():
            "roles require", ok=(200, S.ApiCaseSchema), errors=(400, 401, 404))
 def read_case(ref):
     view = _case(ref, "view_case")
-    return answer(S.ApiCaseSchema, view.summary | {"data": view.data})
+    return answer(S.ApiCaseSchema, view.summary | {"data": view.data, "awaited_messages": view.detail["awaited"]})
 
 
 @operation("/cases/{ref}/deadlines", "get", "A case's time limits", ok=(200, S.DeadlineList),
@@ -449,12 +449,16 @@ def case_history(ref):
     return answer(S.History, {"events": view.readable})
 
 
-@operation("/cases/{ref}/messages", "post", "Deliver a message the case waits for (e.g. a reply from another "
-           "system)", ok=(200, S.ActionResultSchema), errors=(400, 401, 404, 409, 422), body=S.MessageRequest)
+@operation("/cases/{ref}/messages", "post", "Record a message from outside the case waits for (a withdrawal, "
+           "a supplement, an outside body's ruling; see `awaited_messages` of the case)",
+           ok=(200, S.ActionResultSchema), errors=(400, 401, 403, 404, 409, 422), body=S.MessageRequest,
+           description="The payload is checked against the waiting event's form (422 with `fields`); the token "
+                       "needs a role that may record it (403); a message the case does not wait for, or one "
+                       "recorded by someone else meanwhile, is a 409 naming who and when.")
 def deliver_message(ref):
     view = _case(ref, "send_message")
     args = body(S.MessageRequest)
-    result = svc().send_message(view.id, args["name"], args["payload"], caller().actor)
+    result = svc().send_message(view.id, args["name"], args["payload"], caller().actor, roles=roles())
     return answer(S.ActionResultSchema, _result(result))
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from ..engine.errors import ComplaintflowError, InvalidInput, ValidationFailed
+from ..engine.errors import ComplaintflowError, InvalidInput, NotAllowed, ValidationFailed
 
 
 # A command imports only what it uses: `--help` loads click and this file, a read command the
@@ -252,8 +252,9 @@ def cases(obj, process_id, status, as_json):
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def show(obj, ref, as_json):
-    """One case: summary, open tasks, incidents (REF: instance id or case number)."""
+    """One case: summary, open tasks, messages it waits for, incidents (REF: instance id or case number)."""
     case = obj.service.show(ref)
+    case["awaited_messages"] = obj.service.awaited_messages(ref)
 
     def text(c):
         click.echo(f"case {c['case_number'] or '-'}  ({c['instance_id']})")
@@ -265,6 +266,11 @@ def show(obj, ref, as_json):
         click.echo(f"  next timer {_t(c['next_due'])}")
         click.echo("open tasks:")
         _print_tasks(c["open_tasks"], indent="  ")
+        if c["awaited_messages"]:
+            click.echo("awaited messages (complaintflow message REF NAME --data ...):")
+            for m in c["awaited_messages"]:
+                form = f"  form {m['form']}" if m["form"] else ""
+                click.echo(f"  {m['message']:16} {m['name']} ({m['element']})  roles {', '.join(m['roles'])}{form}")
         if c.get("legal_state"):
             click.echo(f"  legal state {c['legal_state']}")
         if c["incidents"]:
@@ -322,14 +328,23 @@ def retry(obj, ref, user, as_json):
 @cli.command()
 @click.argument("ref")
 @click.argument("name")
-@click.option("--data", help="Message payload: JSON, or @file.json")
-@click.option("--user", default="cli", show_default=True)
+@click.option("--data", help="Message payload (the event's form): JSON, or @file.json")
+@click.option("--user", help="Who records it: a user of the users file, whose roles must allow it "
+                             "(without --user: recorded as 'cli', an operator's action, no role check).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def message(obj, ref, name, data, user, as_json):
-    """Deliver a BPMN message to a waiting case."""
+    """Deliver a BPMN message to a waiting case (see `show` for the messages it waits for)."""
     instance_id = obj.service.resolve_case(ref)
-    result = obj.service.send_message(instance_id, name, read_data(data), user)
+    roles = None
+    if user:
+        from .users import load_users
+        known = load_users(os.environ.get("COMPLAINTFLOW_USERS_FILE") or None).get(user)
+        if known is None:
+            raise NotAllowed(f"user '{user}' is not in the users file (COMPLAINTFLOW_USERS_FILE); "
+                             "leave out --user to record the message as an operator")
+        roles = set(known.roles)
+    result = obj.service.send_message(instance_id, name, read_data(data), user or "cli", roles=roles)
     emit(result.__dict__, as_json, lambda r: click.echo(f"delivered; case is {r['status']}"))
 
 

@@ -20,9 +20,10 @@ from werkzeug.datastructures import MultiDict
 
 from ..engine import drawing
 from ..engine.confidentiality import identity_fields, identity_values, may_see_identity, redact, revealed_fields
-from ..engine.clock import iso
-from ..engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, Role, msg
+from ..engine.clock import iso, parse_instant
+from ..engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, Person, Role, msg
 from ..engine.inbox import INBOX_STATUSES
+from ..engine.messages import not_awaited
 from ..engine.review.history import readable_history
 from ..engine import deadline_text
 from . import diagram_view, formgen
@@ -279,7 +280,8 @@ class CaseView:
         task_roles = {t["role"] for t in self.summary["open_tasks"] + self.summary["completed_tasks"] if t["role"]}
         if self.reviewing:          # reads every case, and every reading is on record
             svc().log_access(g.user.login, action, self.summary.get("case_number") or self.id, True, "compliance review")
-        elif not (my_roles() & task_roles or my_roles() & {self.meta.get("start_role")}):
+        elif not (my_roles() & task_roles or my_roles() & {self.meta.get("start_role")} or self.messages
+                  or my_roles() & self.recorded_in):
             hide("case", action, self.summary.get("case_number") or self.id,
                  f"no role of {g.user.login} ({', '.join(sorted(my_roles()))}) works on this case")
 
@@ -299,6 +301,19 @@ class CaseView:
     @cached_property
     def meta(self) -> dict:
         return self.detail["meta"]
+
+    @property
+    def recorded_in(self) -> set[str]:
+        """The roles messages from outside were recorded in (they work on the case too)."""
+        return {e["payload"].get("role") for e in self.history if e["kind"] == "message_received"} - {None}
+
+    @cached_property
+    def messages(self) -> list[dict]:
+        """The messages from outside the case waits for that the user's roles may record
+        (engine/messages.py); a reviewer records none."""
+        if self.reviewing:
+            return []
+        return [m for m in self.detail["awaited"] if my_roles() & set(m["roles"])]
 
     @cached_property
     def hidden(self) -> set[str]:
@@ -459,6 +474,44 @@ def case_page(ref):
     view = CaseView(ref, "view_case")
     registered = request.args.get("registered") == "1"
     return render_template("case.html", view=view, case=view.summary, registered=registered, badge=badge_for(view))
+
+
+# --- messages from outside -------------------------------------------------------------------
+
+@pages.route("/cases/<ref>/messages/<name>", methods=["GET", "POST"])
+def message_page(ref, name):
+    """Record a message from outside the case waits for (a withdrawal, a supplement, a
+    ruling) with its form: the same `send_message` as the CLI and the API."""
+    action = "view_message" if request.method == "GET" else "record_message"
+    view = CaseView(ref, action)
+    event = next((m for m in view.messages if m["message"] == name), None)
+    if event is None:
+        waiting = [m for m in view.detail["awaited"] if m["message"] == name]
+        if waiting:         # awaited, but not from this user's roles
+            refuse(action, view.summary.get("case_number") or view.id,
+                   msg("message_role", event=waiting[0]["name"], message=name, user=Person(g.user.login),
+                       roles=[Role(r) for r in sorted({r for m in waiting for r in m["roles"]})]))
+        done = [e for e in view.history if e["kind"] == "message_received" and e["payload"].get("message") == name]
+        if done:            # a colleague recorded it a moment ago (an open form, a second tab)
+            by, at = done[-1]["actor"], parse_instant(done[-1]["at"])
+            raise Conflict(msg("message_done_by", event=done[-1]["payload"].get("name") or name, message=name,
+                               by=Person(by), at=at), by=by, at=at)
+        raise Conflict(not_awaited(view.summary.get("case_number") or view.id, name, view.detail["awaited"]))
+    form = Submission(view.detail["forms"].get(event["form"] or ""))
+    if request.method == "POST":
+        try:
+            result = form.post(lambda data: svc().send_message(view.id, name, data, g.user.login, roles=my_roles()))
+        except NotAllowed as err:
+            refuse(action, view.summary.get("case_number") or view.id, err.message or str(err))
+        except Conflict as err:      # a colleague recorded it first, or the case moved on
+            svc().log_access(g.user.login, action, view.summary.get("case_number") or view.id, False,
+                             f"conflict: {err}")
+            return render_template("error.html", message=t("conflict_title"), detail=conflict_sentence(err),
+                                   back=url_for("pages.case_page", ref=ref)), 409
+        if result is not None:
+            flash(f"已登记「{event['name']}」 {result.case_number or ''}", "ok")
+            return redirect(url_for("pages.case_page", ref=ref), 303)
+    return render_template("message.html", event=event, view=view, case=view.summary, **form.context()), form.status
 
 
 # --- tasks ---------------------------------------------------------------------------------

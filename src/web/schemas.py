@@ -56,6 +56,17 @@ class DeadlineSchema(Schema):
     completed = fields.String(allow_none=True)
 
 
+class AwaitedMessageSchema(Schema):
+    """A message from outside the case waits for (engine/messages.py)."""
+
+    message = fields.String(metadata={"description": "The message's name, as delivered (e.g. withdrawal)."})
+    element = fields.String(metadata={"description": "The BPMN catch event waiting for it."})
+    name = fields.String(metadata={"description": "The event's name as staff read it (e.g. 投诉人撤回投诉)."})
+    form = fields.String(allow_none=True, metadata={"description": "The form its payload is checked against."})
+    roles = fields.List(fields.String(), metadata={"description": "The roles that may record it."})
+    interrupting = fields.Boolean(metadata={"description": "Recording it ends the task it is attached to."})
+
+
 class CaseSchema(Schema):
     instance_id = fields.String()
     process_id = fields.String()
@@ -74,6 +85,7 @@ class CaseSchema(Schema):
     open_tasks = fields.List(fields.Nested(TaskSchema))
     completed_tasks = fields.List(fields.Nested(TaskSchema))
     incidents = fields.List(fields.Nested(IncidentSchema))
+    awaited_messages = fields.List(fields.Nested(AwaitedMessageSchema))
 
 
 class EventSchema(Schema):

@@ -115,8 +115,8 @@ class _Reader:
             self._names_cache[actor] = found
         display, role = (found[0] or actor, found[1]) if found else (actor, None)
         p = e["payload"] or {}
-        if e["kind"] == "task_completed" and p.get("role"):
-            role = p["role"]                       # the role the task was done in
+        if e["kind"] in ("task_completed", "message_received") and p.get("role"):
+            role = p["role"]                       # the role the task was done (the message recorded) in
         elif e["kind"] == "started" and not role:
             role = self.meta.get("start_role")
         role_name = self.role_name(role) if role else None
@@ -213,8 +213,11 @@ class _Reader:
             tasks = "、".join(f"「{self.element_name(t)}」" for t in p.get("tasks") or []) or "失败的步骤"
             sentence = f"{who}重试了{tasks}"
         elif kind == "message_received":
-            sentence = f"{who}送达消息「{p.get('message')}」"
-            fields = self.fields(p.get("payload") or {}, None)
+            # recorded by staff from the case page, the CLI or the API: the event's name and form
+            # (events written before they were recorded say the message's name)
+            sentence = f"{who}登记：{p['name']}" if p.get("name") else f"{who}送达消息「{p.get('message')}」"
+            fields = self.fields(p.get("payload") or {}, p.get("form"))
+            updates = p.get("payload") or {}
         elif kind == "deadlines_recomputed":
             moved = [f"「{n}」由 {_when(c.get('from'))} 改为 {_when(c.get('to'))}"
                      for n, c in (p.get("changes") or {}).items()]
