@@ -9,7 +9,7 @@ import pytest
 
 from complaintflow.engine.calendar import BusinessCalendar, ReceptionHours
 from complaintflow.engine.clock import parse_instant
-from complaintflow.engine.errors import InvalidInput
+from complaintflow.engine.errors import Conflict, InvalidInput
 from complaintflow.engine.service import ComplaintService
 from conftest import PROCESSES, TEST_CHAIN_KEY, open_task
 
@@ -828,3 +828,55 @@ def test_a_single_complainant_agreement_that_changes_the_claims_needs_no_joint_c
     to_mediation(ly, clock, case)
     do(ly, case, "mediate", dict(AGREEMENT, claims_changed=True, all_complainants_consent=False))
     assert ly.show(case.instance_id)["legal_state"] == "mediation_agreement"
+
+
+# --- the complainant withdraws: the `withdrawal` message (003:485; issue 13) ----------------
+
+WITHDRAWAL = {"withdrawn_at": "2026-05-06T09:30:00+08:00", "withdrawal_way": "phone",
+              "withdrawal_reason": "旅行社已主动退款，不再要求处理"}
+
+
+def test_withdrawal_message_while_the_answer_is_awaited_ends_every_limit(ly, clock, notifier):
+    case = start(ly, clock)
+    accept(ly, case)
+    file_and_serve(ly, clock, case, "2026-04-30T10:00")
+    assert deadline(ly, case, "answer")["last_day"] == "2026-05-11"     # Sun 05-10 rolled forward
+    clock.set(at("2026-05-06T10:00"))
+    ly.send_message(case.instance_id, "withdrawal", WITHDRAWAL, STAFF)
+    shown = ly.show(case.instance_id)
+    assert shown["legal_state"] == "withdrawn"
+    assert {d["name"]: d["status"] for d in shown["deadlines"]} == {
+        "accept": "met", "serve": "met", "answer": "met", "outcome": "met"}
+    assert tasks(ly, case) == {"archive": "tourism_authority"}
+    assert data(ly, case)["withdrawal"]["withdrawal_reason"] == "旅行社已主动退款，不再要求处理"
+    assert messages(notifier, "complainant")[-1]["message"] == "您已撤回投诉（编号LY-2026-000001），本案终结。"
+    clock.set(at("2026-05-12T00:00"))        # the answer's limit would have passed now: nothing is left to fire
+    assert ly.tick()["timers_fired"] == 0
+    assert tasks(ly, case) == {"archive": "tourism_authority"}
+    archive(ly, case)
+
+
+def test_withdrawal_after_the_case_closed_is_refused_and_changes_nothing(ly, clock, notifier):
+    case = start(ly, clock)
+    to_mediation(ly, clock, case)
+    clock.set(at("2026-05-07T10:00"))
+    ly.send_message(case.instance_id, "withdrawal", WITHDRAWAL, STAFF)
+    archive(ly, case)
+    before = (ly.show(case.instance_id), len(ly.history(case.instance_id)), len(notifier.sent))
+    clock.set(at("2026-05-08T10:00"))
+    with pytest.raises(Conflict) as err:
+        ly.send_message(case.instance_id, "withdrawal", dict(WITHDRAWAL, withdrawal_reason="再次撤回"), STAFF)
+    assert "LY-2026-000001" in str(err.value) and "closed" in str(err.value)
+    assert (ly.show(case.instance_id), len(ly.history(case.instance_id)), len(notifier.sent)) == before
+    assert ly.replay(case.instance_id).consistent
+
+
+def test_withdrawal_before_acceptance_is_not_awaited_and_changes_nothing(ly, clock):
+    """Withdrawal is wired from the respondent's answer on (see docs/processes/tourism.md, Messages):
+    during the admissibility review the message is refused and the case stays as it was."""
+    case = start(ly, clock)
+    before = (ly.show(case.instance_id), len(ly.history(case.instance_id)))
+    with pytest.raises(Conflict) as err:
+        ly.send_message(case.instance_id, "withdrawal", WITHDRAWAL, STAFF)
+    assert "withdrawal" in str(err.value)
+    assert (ly.show(case.instance_id), len(ly.history(case.instance_id))) == before
