@@ -27,6 +27,7 @@ at which the limit has passed. `last_day` gives the day itself.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from calendar import monthrange
@@ -75,17 +76,33 @@ class ReceptionHours:
 
     @classmethod
     def parse(cls, text: str | None) -> "ReceptionHours | None":
-        if not text:
+        """`08:00-12:00,14:00-17:30` -> hours; empty or `always` (a 24-hour line) -> None.
+        Raises CalendarError naming what is wrong."""
+        if not text or text.strip() == ALWAYS_OPEN:
             return None
         periods = []
         for part in text.split(","):
-            a, b = part.strip().split("-")
-            periods.append((time.fromisoformat(a.strip()), time.fromisoformat(b.strip())))
-        return cls(tuple(sorted(periods)))
+            try:
+                a, b = part.strip().split("-")
+                period = (time.fromisoformat(a.strip()), time.fromisoformat(b.strip()))
+            except ValueError:
+                raise CalendarError(f"reception hours '{text}': '{part.strip()}' is not a period like 08:00-12:00 "
+                                    f"(periods are separated by commas; '{ALWAYS_OPEN}' means open all the time)") from None
+            if period[0] >= period[1]:
+                raise CalendarError(f"reception hours '{text}': '{part.strip()}' ends before it starts")
+            periods.append(period)
+        periods.sort()
+        for (_, end), (start, _) in zip(periods, periods[1:]):
+            if start < end:
+                raise CalendarError(f"reception hours '{text}': periods overlap")
+        return cls(tuple(periods))
 
 
 class CalendarError(ValueError):
     pass
+
+
+ALWAYS_OPEN = "always"     # reception hours of a procedure that receives at any time (a 24-hour line)
 
 
 class BusinessCalendar:
@@ -106,6 +123,21 @@ class BusinessCalendar:
             check_calendar_data(data, str(path))
         hours = reception_hours if reception_hours is not None else os.environ.get("COMPLAINTFLOW_RECEPTION_HOURS")
         return cls(data, ReceptionHours.parse(hours))
+
+    def with_hours(self, setting: str | None) -> "BusinessCalendar":
+        """This calendar with a procedure's own reception hours (its BPMN's `receptionHours`).
+
+        None: the installation's default (COMPLAINTFLOW_RECEPTION_HOURS) is kept; `always`:
+        no reception hours. The copy shares the loaded years, so holidays are read once."""
+        if setting is None:
+            return self
+        variants = self.__dict__.setdefault("_variants", {})
+        cal = variants.get(setting)
+        if cal is None:
+            cal = copy.copy(self)
+            cal.reception_hours = ReceptionHours.parse(setting)
+            variants[setting] = cal
+        return cal
 
     # --- years -----------------------------------------------------------------
     def year(self, year: int) -> YearInfo:

@@ -28,6 +28,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from ..handlers import HandlerRegistry
+from .calendar import CalendarError, ReceptionHours
 from .confidentiality import reveal_problems
 from .dmn_checks import DmnFiles
 from .forms import fact_problems
@@ -44,6 +45,7 @@ NS = {
     "dmn": "https://www.omg.org/spec/DMN/20191111/MODEL/",
 }
 FORM_PROPERTY = "formJsonSchemaFilename"
+RECEPTION_HOURS_PROPERTY = "receptionHours"    # on <bpmn:process>: this procedure's reception hours
 
 
 @dataclass
@@ -237,6 +239,13 @@ class _FileChecker(TimeLimitChecks, GraphChecks):
     # --- our checks ------------------------------------------------------------
     def check_process(self, proc, roles) -> dict:
         meta = {"tasks": {}, "start_form": None, "initial_data": {}, "name": proc.get("name")}
+        hours = self.properties(proc).get(RECEPTION_HOURS_PROPERTY)
+        if hours is not None:
+            try:
+                ReceptionHours.parse(hours)
+                meta["reception_hours"] = hours.strip()
+            except CalendarError as err:
+                self.problem(proc, f"property '{RECEPTION_HOURS_PROPERTY}': {err}")
         lanes = {}
         for lane in proc.iter(f"{{{NS['bpmn']}}}lane"):
             name = (lane.get("name") or "").strip()

@@ -189,6 +189,9 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
             self._versions[version_id] = info
         return info
 
+    def calendar_of(self, s, inst) -> BusinessCalendar:
+        """The calendar a case's limits count on: with its procedure's own reception hours."""
+        return self.calendar.with_hours(self.version_info(s, inst.version_id).meta.get("reception_hours"))
 
     # --- actions ----------------------------------------------------------------------
     def start(self, process_id: str, data: dict, actor: str, *, version: int | None = None) -> ActionResult:
@@ -378,7 +381,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
 
     def _engine(self, s, inst, steplog):
         services = Services(clock=self.clock, case_numbers=DbCaseNumbers(self.engine), notifier=self.notifier,
-                            case=InstanceSummary(inst), deadlines=DeadlineBook(s, inst, self.calendar, self.clock),
+                            case=InstanceSummary(inst), deadlines=DeadlineBook(s, inst, self.calendar_of(s, inst), self.clock),
                             cases=CaseStarter(self, s, inst))
         dispatcher = runtime.LiveDispatcher(self.handlers, services, inst.id, inst.process_id, steplog,
                                             timeout=self.handler_timeout)

@@ -139,7 +139,7 @@ class SystemWork:
             inst = s.get(Instance, instance_id)
             if inst is None or inst.status == "completed":
                 return None
-            book = DeadlineBook(s, inst, self.calendar, self.clock)
+            book = DeadlineBook(s, inst, self.calendar_of(s, inst), self.clock)
             changed = {}
             for row in book.rows():
                 if not row.provisional or row.status not in ("open", "paused"):

@@ -8,8 +8,7 @@ See docs/time-limits.md.
 
 from __future__ import annotations
 
-import copy
-
+from ..engine.calendar import ALWAYS_OPEN
 from ..engine.clock import parse_instant
 from . import Updates
 
@@ -86,8 +85,7 @@ def period(ctx):
     p = ctx.params
     origin = p.get("from")
     begin = parse_instant(str(origin)) if origin else ctx.now()
-    calendar = copy.copy(_book(ctx).calendar)     # shares the loaded years; only the hours differ
-    calendar.reception_hours = None
+    calendar = _book(ctx).calendar.with_hours(ALWAYS_OPEN)
     return calendar.deadline(begin, str(p.get("unit", "days")), _int(ctx, "amount", 0)).as_dict()
 
 
