@@ -180,7 +180,12 @@ def test_supplement_resumes_the_paused_limit_moved_by_the_working_days_it_waited
     with pytest.raises(Conflict):
         lj.send_message(case.instance_id, "supplement",
                         {"supplemented_at": "2026-10-12T10:30", "supplement_materials": "补充说明"}, DESK)
+    # the seed lines give no withdrawal: the message is refused there, nothing changed
+    with pytest.raises(Conflict):
+        lj.send_message(case.instance_id, "withdrawal",
+                        {"withdrawn_at": "2026-10-12T11:00", "withdrawal_way": "phone", "withdrawal_reason": "已协商"}, DESK)
     assert deadline(lj, case, "accept")["last_day"] == "2026-10-16"
+    assert tasks(lj, case.instance_id) == {"review_complaint": DESK}
     assert lj.replay(case.instance_id).consistent is True
 
 
