@@ -202,6 +202,11 @@ def test_seven_working_days_over_national_day_then_the_leader_supervises(xx, clo
     handle = limit(xx, case, "handle")
     assert handle["status"] == "breached" and handle["breached_at"] == "2026-10-13T16:00:00+00:00"
     assert any(n["to"] == f"role:{LEADER}" and "已超过处理时限仍未作出处理" in n["message"] for n in notifier.sent)
+    # past the limit the office is still told when the complainant asks for a reply (002:275)
+    xx.send_message(case.instance_id, "reply_request", {"requested_at": "2026-10-14T08:00:00+08:00",
+                                                         "request_way": "visit", "request_note": "家长到校要求答复"},
+                    OFFICE, roles={OFFICE})
+    assert notifier.sent[-1]["to"] == f"role:{OFFICE}" and "家长到校要求答复" in notifier.sent[-1]["message"]
 
 
 def test_extensions_have_no_cap_and_the_complainant_is_told_each_one(xx, clock, notifier):
