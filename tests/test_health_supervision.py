@@ -144,6 +144,7 @@ def test_legal_states_transferred_then_correction_ordered(hs, clock):
     assert shown["legal_state"] == "correction_ordered" and shown["status"] == "running"  # 及时纠正 (000:144)
     do(hs, case, "rectify", {"rectification": "补充复查时间并通知投诉人"}, user="health_department")
     assert hs.show(case.instance_id)["status"] == "completed"
+    assert hs.replay(case.instance_id).consistent is True
 
 
 # --- the operator's limit on the business calendar -----------------------------------------------
@@ -181,6 +182,7 @@ def test_the_limit_passes_at_the_first_minute_after_its_last_day_and_the_lead_su
     assert open_tasks(hs, case) == {"handle": "health_department", "supervise": "health_supervisor"}
     assert handling_limit(hs, case)["status"] == "breached"
     assert notifier.sent[-1]["to"] == "role:health_supervisor" and "超过处理时限" in notifier.sent[-1]["message"]
+    assert hs.replay(case.instance_id).consistent is True
 
 
 def test_the_operator_changes_one_number_and_new_cases_count_with_it(service, clock, tmp_path):
@@ -236,6 +238,7 @@ def test_the_complainants_question_is_answered_while_handling_goes_on_and_refuse
     with pytest.raises(Conflict):
         hs.send_message(case.instance_id, "complainant_inquiry", question, "health_reception")
     assert hs.show(case.instance_id)["row_version"] == before
+    assert hs.replay(case.instance_id).consistent is True
 
 
 # --- confidentiality (000:143) -------------------------------------------------------------------
