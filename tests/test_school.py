@@ -34,7 +34,7 @@ FIRST_REPLY = {"called_at": "2026-09-29T11:00:00+08:00", "first_reply_note": "�
 INVESTIGATED = {"outcome": "completed", "departments": ["德育处"], "complainant_heard": True, "respondent_heard": True,
                 "progress_call": "已电话告知调查进展", "findings": "老师确有当众讽刺学生的言行",
                 "written_report": "调查报告已书面上交"}
-SUBSTANTIATED = {"meeting_date": "2026-10-12", "substantiated": "yes", "penalty": "written_self_criticism",
+SUBSTANTIATED = {"meeting_date": "2026-10-12", "substantiated": True, "penalty": "written_self_criticism",
                  "corrective_measures": "召开师德专题会议", "apology_required": True,
                  "decision": "投诉属实，责成该教师作个人书面检查并向学生致歉"}
 
@@ -182,7 +182,7 @@ def test_an_unsubstantiated_complaint_is_recorded_as_such(xx, clock):
     case = start(xx, clock)
     to_investigation(xx, case)
     do(xx, case, "investigate", INVESTIGATED)
-    do(xx, case, "meeting_decision", {"meeting_date": "2026-09-30", "substantiated": "no",
+    do(xx, case, "meeting_decision", {"meeting_date": "2026-09-30", "substantiated": False,
                                       "decision": "投诉问题不属实，向家长说明情况"}, user=MEETING)
     assert xx.show(case.instance_id)["legal_state"] == "not_substantiated"
 
