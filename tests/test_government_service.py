@@ -13,6 +13,9 @@ from complaintflow.web.users import DEMO_USERS, load_users
 from conftest import PROCESSES, open_task
 from webapp import sign_in
 
+# Every test here runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
 INTAKE = {
     "channel": "window",
     "received_at": "2026-09-29T10:00:00+08:00",          # the Tuesday before National Day 2026
