@@ -188,9 +188,10 @@ def test_the_limit_passes_at_the_first_minute_after_its_last_day_and_the_lead_su
 def test_the_operator_changes_one_number_and_new_cases_count_with_it(service, clock, tmp_path):
     """The limit is one constant in the BPMN (000:141 leaves it to the institution)."""
     copy = tmp_path / "processes"
-    for name in (f"{PROCESS}.bpmn", f"{PROCESS}_dispatch.dmn", "roles.json"):
-        (copy / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(PROCESSES / name, copy / name)
+    copy.mkdir()
+    # the process, its table and the shared registries beside it (roles.json, ...)
+    for path in [PROCESSES / f"{PROCESS}.bpmn", PROCESSES / f"{PROCESS}_dispatch.dmn", *PROCESSES.glob("*.json")]:
+        shutil.copy(path, copy / path.name)
     for folder in (PROCESS, "common"):
         shutil.copytree(PROCESSES / "forms" / folder, copy / "forms" / folder)
     clock.set(at(INTAKE["received_at"]))
