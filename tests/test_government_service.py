@@ -286,3 +286,22 @@ def test_the_unit_complained_about_sees_only_its_report_and_not_who_complained(g
     assert "13900000001" not in unit and "张先生" not in unit and "（保密）" in unit
     assert "13900000001" in office and "张先生" in office
     assert roles["gov_office"]["sees_identity"] is True and not roles["gov_respondent"].get("sees_identity")
+
+
+def test_a_ruling_is_recorded_only_by_the_office_with_its_form_filled_in(gs, clock):
+    case = start(gs)
+    served(gs, clock, case)
+    clock.set(at("2026-12-20T09:00"))
+    before = events(gs, case)
+    with pytest.raises(InvalidInput) as err:
+        gs.send_message(case.instance_id, "outside_ruling", {"ruling_body": "", "ruling_received_at": "昨天"},
+                        "gov_office", roles={"gov_office"})
+    assert zh(err) == {"ruling_outcome": ["「决定内容」必填"], "ruling_body": ["「作出决定的机构」不能为空"],
+                       "ruling_received_at": ["「收到决定的时间」应为日期和时间，例如 2026-05-06 17:00，现为 昨天"]}
+    ruling = {"ruling_body": "县人民法院", "ruling_received_at": "2026-12-19T15:00:00+08:00", "ruling_outcome": "维持"}
+    with pytest.raises(NotAllowed, match="gov_office"):      # the unit complained about cannot record it
+        gs.send_message(case.instance_id, "outside_ruling", ruling, "gov_respondent", roles={"gov_respondent"})
+    assert events(gs, case) == before and tasks(gs, case) == {}
+    gs.send_message(case.instance_id, "outside_ruling", ruling, "gov_office", roles={"gov_office"})
+    assert data(gs, case)["ruling_body"] == "县人民法院"      # the message's fields join the case data
+    assert tasks(gs, case) == {"record_ruling": "gov_office"}
