@@ -4,6 +4,8 @@ Seeds: 004:272-274; 001:97-108; 003:339 (see docs/processes/government_service.m
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from complaintflow.engine.clock import parse_instant
@@ -16,17 +18,8 @@ from webapp import sign_in
 # Every test here runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 
-INTAKE = {
-    "channel": "window",
-    "received_at": "2026-09-29T10:00:00+08:00",          # the Tuesday before National Day 2026
-    "real_name": True,
-    "complainant": "张先生",
-    "address": "城关镇人民路12号",
-    "contact": "13900000001",
-    "respondent_unit": "不动产登记窗口",
-    "respondent_person": "李某",
-    "content": "办理不动产登记时窗口工作人员态度恶劣，要求提交规定以外的材料",
-}
+# the intake form's example: a real-name complaint received the Tuesday before National Day 2026
+INTAKE = json.loads((PROCESSES / "forms" / "government_service" / "intake.json").read_text(encoding="utf-8"))["examples"][0]
 
 FINDINGS = {
     "complainant_heard": True, "respondent_heard": True, "no_conflict_of_interest": True,
