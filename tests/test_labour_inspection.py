@@ -17,6 +17,8 @@ from complaintflow.web.users import DEMO_USERS, load_users
 from conftest import PROCESSES, open_task
 from webapp import sign_in
 
+pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
 PROCESS = "labour_inspection"
 DESK, CLERK, CHIEF, LEAD = "labour_first_inspector", "labour_archivist", "labour_chief", "labour_lead_inspector"
 
