@@ -334,3 +334,26 @@ def test_api_case_resource_lists_awaited_messages_and_delivery_checks_role_and_f
     assert ok.status_code == 200 and ok.get_json()["status"] == "completed"
     again = boss.post(url, json={"name": "outside_ruling", "payload": RULING})
     assert again.status_code == 409
+
+
+# --- what-if -----------------------------------------------------------------------------------
+
+def test_whatif_says_when_a_recorded_message_no_longer_fits_the_candidates_form(msvc, tmp_path, chain_key_env):
+    case = start(msvc)
+    msvc.send_message(case.instance_id, "withdrawal", WITHDRAWAL, "reception", roles={"reception"})
+    candidate = message_process(tmp_path / "candidate")
+    form = candidate / "forms" / "common" / "withdrawal.json"
+    schema = json.loads(form.read_text(encoding="utf-8"))
+    schema["properties"]["signed_by"] = {"type": "string", "title": "签收人", "minLength": 1}
+    schema["required"].append("signed_by")
+    form.write_text(json.dumps(schema, ensure_ascii=False), encoding="utf-8")
+
+    result = CliRunner().invoke(cli, ["--db", str(msvc.engine.url), "--now", "2026-06-01T09:00", "whatif", "msgcase",
+                                      "--candidate", str(candidate), "--json"],
+                                env={**chain_key_env, "COMPLAINTFLOW_HANDLERS": "support_handlers"})
+    assert result.exit_code == 0, result.output
+    (misfit,) = [c["does_not_fit"] for c in json.loads(result.output)["cases"]]
+    assert (misfit["task"], misfit["form"], list(misfit["field_errors"])) == (
+        "withdrawn", "common/withdrawal.json", ["signed_by"])
+    # events: 1 started, 2 its case number, 3 the withdrawal
+    assert misfit["text"] == "event 3: message 'withdrawal' no longer fits form common/withdrawal.json: 签收人 is required"

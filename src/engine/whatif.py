@@ -381,6 +381,9 @@ class _CaseRun:
                              f"the case is not waiting for message '{p.get('message')}' — {self.open_now()}",
                              stop=True)
                 raise _Stop from None
+            except InvalidInput as err:     # the candidate's message form no longer takes the recorded data
+                self.misfit(driver, p.get("element"), p.get("form"), err, f"message '{p.get('message')}'")
+                raise _Stop from None
         elif driver.kind == "retry":
             if self.new_case().status != "incident":
                 return False
