@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from complaintflow.engine.clock import parse_instant
-from complaintflow.engine.errors import InvalidInput
+from complaintflow.engine.errors import Conflict, InvalidInput
 from conftest import PROCESSES, open_task
 
 INTAKE = {
@@ -885,3 +885,44 @@ def test_task_forms_refuse_missing_conditional_fields_and_change_nothing(hp, clo
             do(hp, case, "review_nursing", data, user="nursing_head")
         assert field in err.value.field_errors, (data, err.value.field_errors)
     assert (len(hp.history(case.instance_id)), tasks(hp, case)) == before
+
+
+# --- materials supplied later: the `supplement` message (004:352 四、3; issue 13) ------------
+
+SUPPLEMENT = {"supplemented_at": "2026-05-07T09:30:00+08:00", "supplement_materials": "门诊病历复印件和缴费凭证"}
+
+
+def test_supplement_message_ends_the_wait_and_restarts_both_limits_across_labour_day(hp, clock, notifier):
+    case = start(hp, clock, when="2026-04-29T10:00")               # Wednesday before Labour Day
+    clock.set(at("2026-04-29T15:00"))
+    do(hp, case, "accept_decision", {"decision": "incomplete", "missing_materials": "门诊病历和缴费凭证"})
+    clock.set(at("2026-05-07T00:00"))                               # the week would have ended Wed 05-06
+    assert hp.tick()["timers_fired"] == 0 and deadline(hp, case, "first_reply")["status"] == "paused"
+    clock.set(at("2026-05-07T10:00"))                               # Thursday: the complainant brings them
+    hp.send_message(case.instance_id, "supplement", SUPPLEMENT, "nurse_zhang")
+    # counted again from Thu 05-07: accept Fri 05-08; first reply one week, Thu 05-14
+    accept, first = deadline(hp, case, "accept"), deadline(hp, case, "first_reply")
+    assert (accept["status"], accept["last_day"]) == ("open", "2026-05-08")
+    assert (first["status"], first["last_day"]) == ("open", "2026-05-14")
+    ack = last(notifier, "acknowledgement")
+    assert "补正材料已收到" in ack["message"] and "2026年05月14日" in ack["message"]
+    assert tasks(hp, case) == {"accept_decision": "complaint_office"}
+    assert hp.replay(case.instance_id).state["data"]["supplement"]["supplement_materials"] == "门诊病历复印件和缴费凭证"
+
+    before = (hp.show(case.instance_id), len(hp.history(case.instance_id)), len(notifier.sent))
+    with pytest.raises(Conflict) as err:                            # nothing is awaited any more
+        hp.send_message(case.instance_id, "supplement", SUPPLEMENT, "nurse_zhang")
+    assert "supplement" in str(err.value)
+    assert (hp.show(case.instance_id), len(hp.history(case.instance_id)), len(notifier.sent)) == before
+    assert hp.replay(case.instance_id).consistent
+
+
+def test_supplement_for_a_closed_case_is_refused_and_changes_nothing(hp, clock, notifier):
+    case = start(hp, clock, settled_on_spot=True, on_spot_resolution="当场解释并致歉，患者表示满意")
+    do(hp, case, "archive", {"summary": "当场处理"})
+    assert hp.show(case.instance_id)["status"] == "completed"
+    before = (hp.show(case.instance_id), len(hp.history(case.instance_id)), len(notifier.sent))
+    with pytest.raises(Conflict) as err:
+        hp.send_message(case.instance_id, "supplement", SUPPLEMENT, "nurse_zhang")
+    assert "closed" in str(err.value)
+    assert (hp.show(case.instance_id), len(hp.history(case.instance_id)), len(notifier.sent)) == before
