@@ -140,9 +140,10 @@ def test_a_message_nothing_waits_for_is_a_conflict_that_says_what_the_case_waits
     assert err.value.message.code == "no_message_wait"
     assert str(err.value) == (f"case {case.case_number} is not waiting for message 'outside_ruling' (it waits for: "
                               "'withdrawal' (投诉人撤回投诉); 'supplement' (投诉人补正材料)); nothing was changed")
-    assert err.value.text("zh") == (f"案件 {case.case_number} 目前不在等待「outside_ruling」"
+    assert err.value.text("zh") == (f"案件 {case.case_number} 目前不在等待「收到外部机构决定」"
                                     "（目前等待：「投诉人撤回投诉」；「投诉人补正材料」）；未作任何更改。")
     assert stored(msvc, case.instance_id) == before
+    assert msvc.awaited_messages(case.instance_id)[0]["roles"] == ["reception"]   # looking the name up changed nothing
 
 
 # --- validate ----------------------------------------------------------------------------------

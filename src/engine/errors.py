@@ -89,7 +89,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
                      "nothing was changed — reload and try again"),
     "case_closed": ("案件 {case} 已结案；未作任何更改。", "case {case} is closed; nothing was changed"),
     "no_incident": ("案件 {case} 没有待重试的故障。", "case {case} has no open incident to retry"),
-    "no_message_wait": ("案件 {case} 目前不在等待「{message}」（目前等待：{waiting}）；未作任何更改。",
+    "no_message_wait": ("案件 {case} 目前不在等待「{label}」（目前等待：{waiting}）；未作任何更改。",
                         "case {case} is not waiting for message '{message}' (it waits for: {waiting}); "
                         "nothing was changed"),
     "awaited_item": ("「{name}」", "'{message}' ({name})"),

@@ -43,8 +43,8 @@ class AwaitedMessage:
                 "roles": list(self.roles), "interrupting": self.interrupting}
 
 
-# task spec (by identity; kept alive here) -> the message events it waits for
-_BY_SPEC: dict[int, tuple[object, tuple[AwaitedMessage, ...]]] = {}
+# (task spec by identity, kept alive here; registering role) -> the message events it waits for
+_BY_SPEC: dict[tuple[int, str | None], tuple[object, tuple[AwaitedMessage, ...]]] = {}
 _CACHE_LIMIT = 4096
 
 
@@ -58,7 +58,7 @@ def _element(spec, definition, start_role) -> AwaitedMessage:
 
 def _spec_events(spec, start_role) -> tuple[AwaitedMessage, ...]:
     """The message events a task of this spec waits for while it is WAITING."""
-    cached = _BY_SPEC.get(id(spec))
+    cached = _BY_SPEC.get((id(spec), start_role))
     if cached is not None and cached[0] is spec:
         return cached[1]
     definition = getattr(spec, "event_definition", None)
@@ -72,7 +72,7 @@ def _spec_events(spec, start_role) -> tuple[AwaitedMessage, ...]:
                 out.append(_element(spec.outputs[idx], d, start_role))
     if len(_BY_SPEC) >= _CACHE_LIMIT:
         _BY_SPEC.clear()
-    _BY_SPEC[id(spec)] = (spec, tuple(out))
+    _BY_SPEC[(id(spec), start_role)] = (spec, tuple(out))
     return tuple(out)
 
 
@@ -92,11 +92,24 @@ def for_roles(events: list[AwaitedMessage], roles) -> list[AwaitedMessage]:
     return [e for e in events if set(e.roles) & set(roles)]
 
 
-def not_awaited(case: str, name: str, waiting) -> Message:
+def not_awaited(case: str, name: str, waiting, label: str | None = None) -> Message:
     """"Case X is not waiting for message NAME (it waits for: …)": what the case waits for
-    instead (`waiting`: AwaitedMessage or its dict), or that it waits for none."""
+    instead (`waiting`: AwaitedMessage or its dict), or that it waits for none. `label`: the
+    name staff read for the message (`label_of`), in the Chinese sentence."""
     items = [msg("awaited_item", name=_get(e, "name"), message=_get(e, "message")) for e in waiting]
-    return msg("no_message_wait", case=case, message=name, waiting=items or Term("no_message"))
+    return msg("no_message_wait", case=case, message=name, label=label or name, waiting=items or Term("no_message"))
+
+
+def label_of(specs, name: str) -> str | None:
+    """The name of an event of the procedure that catches message `name` (投诉人撤回投诉), or
+    None; `specs`: the process spec and its subprocess specs' mapping."""
+    spec, subs = specs
+    for process in (spec, *subs.values()):
+        for task_spec in process.task_specs.values():
+            found = next((e.name for e in _spec_events(task_spec, None) if e.message == name), None)
+            if found:
+                return found
+    return None
 
 
 def _get(event, key):

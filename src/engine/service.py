@@ -346,7 +346,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         waiting = messages.awaited(case.wf, case.pv.meta.get("start_role"))
         matching = [e for e in waiting if e.message == name]
         if not matching:
-            raise Conflict(not_awaited(ref, name, waiting))
+            raise Conflict(not_awaited(ref, name, waiting, messages.label_of(case.pv.specs, name)))
         event = matching[0]
         allowed = sorted({r for e in matching for r in e.roles})
         if roles is not None and not set(allowed) & set(roles):
