@@ -261,8 +261,9 @@ def test_a_message_page_outside_ones_roles_or_no_longer_awaited(msvc, web):
     assert refused.status_code == 403 and "登记「收到外部机构决定」需要管理层角色" in refused.get_data(as_text=True)
     assert msvc.access_log(refused_only=True)[0]["action"] == "view_message"
 
-    gone = reception.get(f"/cases/{case.case_number}/messages/withdrawal")
-    assert gone.status_code == 409 and "目前不在等待「withdrawal」（目前等待：「收到外部机构决定」）" in gone.get_data(as_text=True)
+    gone = reception.get(f"/cases/{case.case_number}/messages/withdrawal")      # the handling is over
+    assert gone.status_code == 409
+    assert "目前不在等待「投诉人撤回投诉」（目前等待：「收到外部机构决定」）；未作任何更改。" in gone.get_data(as_text=True)
 
     manager = web("manager")
     before = stored(msvc, case.instance_id)

@@ -166,7 +166,7 @@ class InboxMixin:
             inst, pv, wf = self._read_case_state(s, instance_id)
             xml = s.execute(select(ProcessVersion.bpmn_xml).where(ProcessVersion.id == pv.id)).scalar_one()
             return {"data": latest_data(wf), "path": _path(wf, xml), "bpmn_xml": xml, "forms": pv.forms,
-                    "meta": pv.meta, "awaited": _awaited(inst, pv, wf)}
+                    "meta": pv.meta, "awaited": _awaited(inst, pv, wf), "message_labels": messages.labels(pv.specs)}
 
     def awaited_messages(self, ref: str) -> list[dict]:
         """The messages from outside the case waits for now: message, element, name, form, roles."""

@@ -103,13 +103,27 @@ def not_awaited(case: str, name: str, waiting, label: str | None = None) -> Mess
 def label_of(specs, name: str) -> str | None:
     """The name of an event of the procedure that catches message `name` (投诉人撤回投诉), or
     None; `specs`: the process spec and its subprocess specs' mapping."""
+    return labels(specs).get(name)
+
+
+def labels(specs) -> dict[str, str]:
+    """Message name -> the name of the first event of the procedure that catches it."""
     spec, subs = specs
+    cached = _LABELS.get(id(spec))
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    out: dict[str, str] = {}
     for process in (spec, *subs.values()):
         for task_spec in process.task_specs.values():
-            found = next((e.name for e in _spec_events(task_spec, None) if e.message == name), None)
-            if found:
-                return found
-    return None
+            for event in _spec_events(task_spec, None):
+                out.setdefault(event.message, event.name)
+    if len(_LABELS) >= _CACHE_LIMIT:
+        _LABELS.clear()
+    _LABELS[id(spec)] = (spec, out)
+    return out
+
+
+_LABELS: dict[int, tuple[object, dict[str, str]]] = {}
 
 
 def _get(event, key):

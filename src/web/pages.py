@@ -496,7 +496,8 @@ def message_page(ref, name):
             by, at = done[-1]["actor"], parse_instant(done[-1]["at"])
             raise Conflict(msg("message_done_by", event=done[-1]["payload"].get("name") or name, message=name,
                                by=Person(by), at=at), by=by, at=at)
-        raise Conflict(not_awaited(view.summary.get("case_number") or view.id, name, view.detail["awaited"]))
+        raise Conflict(not_awaited(view.summary.get("case_number") or view.id, name, view.detail["awaited"],
+                                   view.detail["message_labels"].get(name)))
     form = Submission(view.detail["forms"].get(event["form"] or ""))
     if request.method == "POST":
         try:
