@@ -28,6 +28,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from ..handlers import HandlerRegistry
+from . import legal_states
 from .calendar import CalendarError, ReceptionHours
 from .confidentiality import reveal_problems
 from .dmn_checks import DmnFiles
@@ -156,6 +157,8 @@ class _FileChecker(TimeLimitChecks, GraphChecks):
         if roles is None:
             self.problems.append(Problem(self.file, None, f"there is no roles.json in {self.dir}; lanes need known roles"))
             roles = {}
+        self.legal_vocabulary, vocabulary_problems = legal_states.load(self.dir)
+        self.problems.extend(Problem(self.file, None, text) for text in vocabulary_problems)
         processes = root.findall("bpmn:process", NS)
         if not processes:
             self.problems.append(Problem(self.file, None, "contains no bpmn:process"))
@@ -182,6 +185,9 @@ class _FileChecker(TimeLimitChecks, GraphChecks):
             digest = hashlib.sha256(raw)
             for name in sorted(self.form_bytes):
                 digest.update(name.encode() + b"\0" + self.form_bytes[name])
+            if metas[pid].get("legal_states"):     # the names staff read are part of the version
+                digest.update(b"legal_states\0" + json.dumps(metas[pid]["legal_states"], ensure_ascii=False,
+                                                              sort_keys=True).encode("utf-8"))
             # only the DMN files this process calls: editing another process's table must
             # not make a new version of this one
             for dmn in self.dmn_files:
@@ -257,6 +263,7 @@ class _FileChecker(TimeLimitChecks, GraphChecks):
 
         known_names = self.data_names(proc)
         self.deadline_starts: set[str] = set()
+        self.state_setters: list[tuple] = []     # (node, the `state` expression) of case.set_state
         self.deadline_reminders: set[str] = set()
         self.deadline_timers: list[tuple] = []
         for node in proc.iter():
@@ -282,7 +289,26 @@ class _FileChecker(TimeLimitChecks, GraphChecks):
                 self.check_business_rule(node)
         self.check_graph(proc)
         self.check_deadline_timers()
+        meta["legal_states"] = self.check_legal_states()
         return meta
+
+    def check_legal_states(self) -> dict:
+        """Every legal state a process sets has a name for people (legal_states.json)."""
+        if self.legal_vocabulary is None:
+            return {}
+        literals, prefixes, opaque = set(), set(), False
+        for node, expression in self.state_setters:
+            found, starts, unknown = legal_states.possible_states(expression)
+            opaque = opaque or unknown
+            literals |= found
+            prefixes |= starts
+            for state in sorted(found - set(self.legal_vocabulary)):
+                self.problem(node, f"legal state '{state}' has no name for staff: add it to "
+                                   f"{legal_states.FILE_NAME} beside the BPMN, e.g. "
+                                   f"\"{state}\": {{\"zh\": \"…\", \"en\": \"…\"}}")
+        if opaque:      # a state read from data (a DMN result): any named state may come
+            return dict(sorted(self.legal_vocabulary.items()))
+        return legal_states.names_for(self.legal_vocabulary, literals, prefixes)
 
     def data_names(self, proc) -> set[str]:
         """Names the process's data can hold: form fields, handler results, DMN outputs,
@@ -433,6 +459,8 @@ class _FileChecker(TimeLimitChecks, GraphChecks):
                                    f"its parameters: {', '.join(info.params)}")
         if name and name.startswith("deadline."):
             self.check_deadline_task(node, name, params)
+        if name == "case.set_state":
+            self.state_setters.append((node, params.get("state")))
         if unknown_at is not None and "name" in params:
             # a misspelt deadline.start: the timers waiting for its limit follow from this one problem
             self.misnamed_starts[(params["name"] or "").strip().strip("'\"")] = unknown_at

@@ -24,7 +24,7 @@ from typing import Callable
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ..engine import drawing
+from ..engine import drawing, legal_states
 from ..engine.archive import chain_head
 from ..engine.clock import SHANGHAI, iso, parse_instant
 from ..engine.errors import InvalidInput
@@ -37,7 +37,6 @@ Names = Callable[[str], "tuple[str, str | None] | None"]
 
 UNITS = {"minutes": "分钟", "hours": "小时", "same_day": "当日", "workdays": "个工作日", "days": "日",
          "days_strict": "日（不顺延）", "months": "个月"}
-LEGAL_STATES = {"deemed_accepted": "视为受理"}
 
 _env = Environment(loader=PackageLoader("complaintflow.web", "templates"),
                    autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
@@ -72,7 +71,7 @@ def build(service, ref: str, *, may_see_identity: bool, exported_by: str, names:
         "closed": _local(summary["closed"]),
         "category": _category_title(detail, summary["category"]),
         "department": head["department"] or detail["data"].get("department"),
-        "legal_state": LEGAL_STATES.get(summary.get("legal_state") or "", summary.get("legal_state")),
+        "legal_state": legal_states.label(meta, summary.get("legal_state")),
         "deadlines": [_deadline(d) for d in summary["deadlines"]],
         "history": readable_history(service, instance_id, may_see_identity=may_see_identity, names=names,
                                     roles=roles),

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.datastructures import MultiDict
 
-from ..engine import drawing
+from ..engine import drawing, legal_states
 from ..engine.confidentiality import identity_fields, identity_values, may_see_identity, redact, revealed_fields
 from ..engine.clock import iso, parse_instant
 from ..engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, Person, Role, msg
@@ -301,6 +301,10 @@ class CaseView:
     @cached_property
     def meta(self) -> dict:
         return self.detail["meta"]
+
+    def legal_state_name(self, state: str | None) -> str | None:
+        """The legal state as staff read it (processes/legal_states.json, kept with the version)."""
+        return legal_states.label(self.meta, state, g.lang)
 
     @property
     def recorded_in(self) -> set[str]:

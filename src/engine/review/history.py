@@ -34,6 +34,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from .. import legal_states
 from ..clock import SHANGHAI, parse_instant
 from ..confidentiality import identity_fields, identity_values, redact
 from ..eventlog import event_dict
@@ -51,13 +52,6 @@ NOTICE_KINDS = {"receipt": "受理回执", "refusal": "不予受理告知", "ack
 KNOWN_KEYS = {"case_number": "受理编号", "deadlines": "时限", "legal_state": "法律状态",
               "split_from": "拆分自", "rehandle_count": "重新处理次数"}
 # the legal states the shipped procedures record (case.set_state); others are shown as given
-LEGAL_STATES = {"accepted": "受理", "not_accepted": "不予受理", "deemed_accepted": "视为受理",
-                "handled_immediately": "即时办理", "mediation_agreement": "调解达成协议",
-                "mediation_agreed": "调解达成协议", "mediation_terminated": "终止调解", "settled": "已和解",
-                "transferred": "移送", "withdrawn": "撤回投诉", "split": "拆分办理", "litigation": "诉讼",
-                "medical_accident_procedure": "医疗事故处理程序", "people_mediation": "人民调解",
-                "reported_to_police": "移送公安", "reclassified_major": "改为重大投诉", "case_filed": "立案",
-                "not_filed": "不予立案", "refused": "不予受理"}
 DEADLINE_STATUS = {"met": "按时完成", "breached": "已超期", "open": "计时中", "paused": "已暂停"}
 UNITS = {"workdays": "个工作日", "days": "日", "natural_days": "日", "hours": "小时", "minutes": "分钟",
          "months": "个月"}
@@ -294,7 +288,7 @@ class _Reader:
             return "系统办结归档（结案）", []
         if handler == "case.set_state" and isinstance(out, dict):
             state = out.get("legal_state")
-            return f"案件法律状态记为「{LEGAL_STATES.get(state, state)}」（「{step}」）", []
+            return f"案件法律状态记为「{legal_states.label(self.meta, state)}」（「{step}」）", []
         if handler == "case.split" and isinstance(out, dict):
             numbers = "、".join(c.get("case_number") or c.get("instance_id") or "?" for c in out.get("cases") or [])
             return f"系统将本件拆分为 {len(out.get('cases') or [])} 件新案件：{numbers}", []
