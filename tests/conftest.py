@@ -149,6 +149,17 @@ def open_task(service, instance_id, task):
     return rows[0]
 
 
+def first_scheduler_tick(service, arrived, nothing: str) -> None:
+    """Run the scheduler of `serve` (its first tick runs at once) until `arrived` is set by
+    what that tick sent; fails saying `nothing` if it is not set within a minute."""
+    from complaintflow.web.scheduler import start_scheduler
+    scheduler = start_scheduler(service, 3600)
+    try:
+        assert arrived.wait(60), nothing
+    finally:
+        scheduler.shutdown(wait=True)
+
+
 @pytest.fixture(scope="session")
 def browser():
     """Headless Chromium (Debian's package, driven by Playwright), one for the whole session."""

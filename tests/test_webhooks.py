@@ -27,7 +27,7 @@ from complaintflow.engine.service import ComplaintService
 from complaintflow.handlers import default_registry
 from complaintflow.web.cli import cli
 from complaintflow.web.scheduler import start_scheduler
-from conftest import TEST_CHAIN_KEY, copy_fixture, open_task
+from conftest import TEST_CHAIN_KEY, copy_fixture, first_scheduler_tick, open_task
 
 INTAKE = {"subject": "发票开错", "due_at": "2026-05-07T12:00:00+08:00"}
 SECRET = "s3cret-for-the-hotline-0001"
@@ -174,11 +174,7 @@ def test_the_scheduler_of_serve_sends_after_its_tick(mini, receiver, hooks_file)
     r = receiver()
     hooks_file([{"url": r.url(), "secret": SECRET, "processes": ["mini"], "events": ["case_started"]}])
     case = mini.start("mini", INTAKE, "alice")
-    scheduler = start_scheduler(mini, 3600)         # its first tick runs at once
-    try:
-        assert r.arrived.wait(60), "the scheduler sent nothing"
-    finally:
-        scheduler.shutdown(wait=True)
+    first_scheduler_tick(mini, r.arrived, "the scheduler sent nothing")
     assert [(b["kind"], b["case"]["instance_id"]) for b in r.bodies()] == [("case_started", case.instance_id)]
     assert outbox.list_rows(mini)[0]["status"] == "sent"
 

@@ -334,8 +334,9 @@ class IdempotencyKey(Base):
 
 
 class Outbox(Base):
-    """A webhook to send (engine/outbox.py): one row per event and receiver, written in the
-    action's transaction, sent after commit and retried with backoff until sent or failed."""
+    """A webhook or an SMS to send (engine/outbox.py, engine/sms.py): one row per event and
+    receiver, or per SMS notice (kind "sms", url "sms:<number>"), written in the action's
+    transaction, sent after commit and retried with backoff until sent or failed."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)

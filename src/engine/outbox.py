@@ -11,6 +11,12 @@ inside an action. A row is taken before it is sent — PostgreSQL locks it for t
 at the same time. A failed send is retried with exponential backoff until MAX_ATTEMPTS;
 delivery is at least once, and every body carries an event id for deduplication. Each
 request is signed: HMAC-SHA256 of the raw body with the receiver's secret.
+
+The same rows carry SMS notices (engine/sms.py, docs/notices.md): `kind` "sms", `url`
+"sms:<number>", the gateway's JSON request as body. They are queued by `record` too, sent by
+the same `deliver` to the gateway of the service's notifier (a deliverer without one leaves
+them queued), and given up at once on a 4xx answer other than 408 and 429, which says the
+request itself is wrong (a number the gateway refuses, a bad token).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from pathlib import Path
 
 from sqlalchemy import or_, select, update
 
+from . import sms
 from .clock import iso
 from .errors import InvalidInput, NotFound
 from .models import HumanTask, Outbox
@@ -152,7 +159,9 @@ def receivers() -> list[Receiver]:
 
 def record(s, inst, kind: str, payload, effects, now: datetime) -> None:
     """Add the outbox rows for what this action did to case `inst` to its session `s` (called
-    once, at the end of `ComplaintService._finish`): committed with the action or not at all."""
+    once, at the end of `ComplaintService._finish`): committed with the action or not at all.
+    The action's SMS notices are queued here as well (sms.queue)."""
+    sms.queue(s, inst, effects, now)
     wanted = receivers()
     if not wanted:
         return
@@ -191,21 +200,29 @@ def sign(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
-def deliver(service, *, limit: int | None = None) -> dict:
+def deliver(service, *, limit: int | None = None, channel: str | None = None) -> dict:
     """Send every due outbox row (at most `limit`), one transaction each; a row another
-    deliverer holds is left to it. Returns counts of sent, retrying and failed rows."""
+    deliverer holds is left to it. `channel` "webhooks" or "sms" sends only those (None: both;
+    SMS only when the service's notifier has a gateway). Returns counts of sent, retrying and
+    failed rows."""
     out = {"sent": 0, "retrying": 0, "failed": 0}
-    by_url = {r.url: r for r in receivers()}
+    by_url = {r.url: r for r in receivers()} if channel != sms.KIND else {}
+    gateway = sms.gateway_of(service)
+    which = _channel(channel) + ([] if gateway is not None else [Outbox.kind != sms.KIND])
+    lease = LEASE if gateway is None else max(LEASE, timedelta(seconds=4 * gateway.timeout))
     tried: set[int] = set()
     while limit is None or len(tried) < limit:
         with service.sessions() as s:
-            row = _take(service, s, tried)
+            row = _take(service, s, tried, which, lease)
             if row is None:
                 break
             tried.add(row.id)
-            receiver = by_url.get(row.url)
-            error = (f"{row.url} is no longer in the webhooks file" if receiver is None
-                     else _send(receiver, row))
+            if row.kind == sms.KIND:
+                error, final = _send_sms(gateway, row)
+            else:
+                receiver = by_url.get(row.url)
+                error, final = ((f"{row.url} is no longer in the webhooks file", True) if receiver is None
+                                else (_send(receiver, row), False))
             now = service.clock.now()
             row.attempts += 1
             row.lease_owner, row.lease_until = None, None
@@ -213,21 +230,32 @@ def deliver(service, *, limit: int | None = None) -> dict:
                 row.status, row.sent_at, row.last_error = "sent", now, None
             else:
                 row.last_error = error[:1000]
-                if receiver is None or row.attempts >= MAX_ATTEMPTS:
+                if final or row.attempts >= MAX_ATTEMPTS:
                     row.status = "failed"
                 else:
                     row.next_attempt_at = now + min(FIRST_RETRY * 2 ** (row.attempts - 1), LONGEST_RETRY)
-                log.warning("webhook %s to %s failed (attempt %d): %s", row.event_id, row.url, row.attempts, error)
+                log.warning("%s %s to %s failed (attempt %d): %s", "SMS" if row.kind == sms.KIND else "webhook",
+                            row.event_id, row.url, row.attempts, error)
             out["sent" if error is None else "failed" if row.status == "failed" else "retrying"] += 1
             s.commit()
     return out
 
 
-def _take(service, s, tried):
-    """The next due row, held by this deliverer until its transaction ends (PostgreSQL) or
-    under a lease (SQLite, which has no row locks); None when no row is free."""
+def _channel(channel: str | None) -> list:
+    """The condition on outbox rows of one channel ("webhooks", "sms"; None: every row)."""
+    if channel is None:
+        return []
+    if channel not in ("webhooks", sms.KIND):
+        raise ValueError(f"unknown outbox channel {channel!r}")
+    return [Outbox.kind == sms.KIND if channel == sms.KIND else Outbox.kind != sms.KIND]
+
+
+def _take(service, s, tried, which=(), lease=LEASE):
+    """The next due row (of those matching `which`), held by this deliverer until its
+    transaction ends (PostgreSQL) or under a lease (SQLite, which has no row locks); None
+    when no row is free."""
     now = service.clock.now()
-    due = [Outbox.status == "pending", Outbox.next_attempt_at <= now]
+    due = [Outbox.status == "pending", Outbox.next_attempt_at <= now, *which]
     if tried:
         due.append(Outbox.id.not_in(tried))
     if service.engine.dialect.name == "postgresql":
@@ -237,7 +265,7 @@ def _take(service, s, tried):
     free = or_(Outbox.lease_until.is_(None), Outbox.lease_until < wall)
     for row_id in s.execute(select(Outbox.id).where(*due, free).order_by(Outbox.id).limit(20)).scalars().all():
         got = s.execute(update(Outbox).where(Outbox.id == row_id, *due, free)
-                        .values(lease_owner=service.worker_id, lease_until=wall + LEASE))
+                        .values(lease_owner=service.worker_id, lease_until=wall + lease))
         s.commit()
         if got.rowcount == 1:
             return s.get(Outbox, row_id)
@@ -246,44 +274,65 @@ def _take(service, s, tried):
 
 def _send(receiver: Receiver, row) -> str | None:
     """POST the row's body, signed; None when the receiver answered 2xx, else what went wrong."""
-    import urllib.error
-    import urllib.request            # here: an action (which imports this module) never sends
     body = row.body.encode("utf-8")
-    request = urllib.request.Request(row.url, data=body, method="POST", headers={
+    error, _status = _post(row.url, body, SEND_TIMEOUT, {
         "Content-Type": "application/json; charset=utf-8",
         "User-Agent": "complaintflow-webhooks",
         "X-Complaintflow-Event": row.kind,
         "X-Complaintflow-Event-Id": row.event_id,
         "X-Complaintflow-Timestamp": iso(datetime.now(timezone.utc)),
         "X-Complaintflow-Signature": sign(receiver.secret, body)})
+    return error
+
+
+def _send_sms(gateway: "sms.Gateway", row) -> tuple[str | None, bool]:
+    """POST an SMS row's body to the gateway: (None, False) when it answered 2xx, else what
+    went wrong and whether that is final (a 4xx other than 408 and 429: retrying the same
+    request cannot help)."""
+    error, status = _post(gateway.url, row.body.encode("utf-8"), gateway.timeout, gateway.headers(row.event_id))
+    return error, status is not None and 400 <= status < 500 and status not in (408, 429)
+
+
+def _post(url: str, body: bytes, timeout: float, headers: dict) -> tuple[str | None, int | None]:
+    """POST `body` to `url`: (None, status) on a 2xx answer, else (what went wrong, the HTTP
+    status or None when there was no answer). The error holds the start of the answer's body:
+    the receiver's own reason."""
+    import urllib.error
+    import urllib.request            # here: an action (which imports this module) never sends
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=SEND_TIMEOUT) as answer:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
             answer.read(1 << 16)
-        return None
+            return None, answer.status
     except urllib.error.HTTPError as err:
-        return f"HTTP {err.code}: {err.read(300).decode('utf-8', 'replace')}"
+        return f"HTTP {err.code}: {err.read(300).decode('utf-8', 'replace')}", err.code
     except (urllib.error.URLError, OSError, ValueError) as err:
-        return f"{type(err).__name__}: {getattr(err, 'reason', err)}"
+        return f"{type(err).__name__}: {getattr(err, 'reason', err)}", None
 
 
 # --- seen and sent again by the operator ---------------------------------------------------
 
-def list_rows(service, *, failed: bool = False, limit: int = 100) -> list[dict]:
-    """The newest outbox rows; with `failed`, only those given up or waiting for a retry."""
-    q = select(Outbox).order_by(Outbox.id.desc()).limit(limit)
+def list_rows(service, *, failed: bool = False, undelivered: bool = False, limit: int = 100,
+              channel: str = "webhooks") -> list[dict]:
+    """The newest outbox rows of `channel` ("webhooks" or "sms"); with `failed`, only those
+    given up or waiting for a retry after an error; with `undelivered`, every row not sent."""
+    q = select(Outbox).where(*_channel(channel)).order_by(Outbox.id.desc()).limit(limit)
     if failed:
         q = q.where(Outbox.status != "sent", Outbox.last_error.is_not(None))
+    if undelivered:
+        q = q.where(Outbox.status != "sent")
     with service.sessions() as s:
         return [_row_dict(r) for r in s.execute(q).scalars()]
 
 
-def resend(service, row_id: int) -> dict:
-    """Queue row `row_id` to be sent again at the next delivery (the same body and event id,
-    so a receiver that has it can tell), with a fresh count of attempts."""
+def resend(service, row_id: int, channel: str = "webhooks") -> dict:
+    """Queue row `row_id` of `channel` to be sent again at the next delivery (the same body and
+    event id, so a receiver that has it can tell), with a fresh count of attempts."""
     with service.sessions() as s:
         row = s.get(Outbox, row_id)
-        if row is None:
-            raise NotFound(f"no webhook delivery {row_id} (see `complaintflow webhooks list`)")
+        if row is None or (row.kind == sms.KIND) != (channel == sms.KIND):
+            raise NotFound(f"no SMS {row_id} (see `complaintflow sms list`)" if channel == sms.KIND
+                           else f"no webhook delivery {row_id} (see `complaintflow webhooks list`)")
         row.status, row.attempts, row.next_attempt_at = "pending", 0, service.clock.now()
         row.lease_owner, row.lease_until = None, None
         s.commit()
@@ -294,4 +343,4 @@ def _row_dict(r) -> dict:
     return {"id": r.id, "event_id": r.event_id, "kind": r.kind, "instance_id": r.instance_id,
             "process_id": r.process_id, "url": r.url, "status": r.status, "attempts": r.attempts,
             "created": iso(r.created_at), "next_attempt": iso(r.next_attempt_at) if r.status == "pending" else None,
-            "sent": iso(r.sent_at), "last_error": r.last_error}
+            "sent": iso(r.sent_at), "last_error": r.last_error, **(sms.row_fields(r) if r.kind == sms.KIND else {})}

@@ -173,7 +173,9 @@ def create_app(service: ComplaintService | None = None, *, users: UserDirectory 
         TESTING=testing,
     )
     CSRFProtect(app)
-    service = service or ComplaintService()
+    if service is None:
+        from ..engine.sms import notifier_from_env     # SMS when COMPLAINTFLOW_SMS_URL is set, else the log
+        service = ComplaintService(notifier=notifier_from_env())
     users = users or load_users(known_roles=set(roles) or None)
     ctx = WebContext(service, users, roles, settings, WebSessions(service, users))
     app.extensions["complaintflow"] = ctx

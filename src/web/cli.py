@@ -53,8 +53,9 @@ class Ctx:
     @property
     def service(self) -> ComplaintService:
         if self._service is None:
+            from ..engine.sms import notifier_from_env     # SMS when COMPLAINTFLOW_SMS_URL is set, else the log
             clock = FixedClock(self.now) if self.now else None
-            self._service = ComplaintService(self.db, clock=clock)
+            self._service = ComplaintService(self.db, clock=clock, notifier=notifier_from_env())
         return self._service
 
 
@@ -540,6 +541,7 @@ _Group.lazy.update({
     "diff": ".cli_whatif:diff_cmd",                # a candidate against deployed versions
     "token": ".cli_token:token_cmd",               # API tokens, docs/api.md
     "webhooks": ".cli_webhooks:webhooks_cmd",      # outbound webhooks, docs/api.md
+    "sms": ".cli_sms:sms_cmd",                     # SMS notices, docs/notices.md
 })
 
 

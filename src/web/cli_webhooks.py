@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..engine import outbox
-from .cli_common import _t, emit
+from .cli_common import _t, echo_delivered, echo_outbox_rows, emit, outbox_options
 
 
 @click.group("webhooks")
@@ -26,30 +26,21 @@ def check_cmd():
 
 @webhooks_cmd.command("list")
 @click.option("--failed", is_flag=True, help="Only deliveries given up or waiting for a retry after an error.")
-@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10000))
-@click.option("--json", "as_json", is_flag=True)
+@outbox_options()
 @click.pass_obj
 def list_cmd(obj, failed, limit, as_json):
     """The newest deliveries: id, status, attempts, kind, case, receiver, next attempt, last error."""
-    def text(rows):
-        for r in rows:
-            when = f"next {_t(r['next_attempt'])}" if r["status"] == "pending" else f"sent {_t(r['sent'])}" \
-                if r["status"] == "sent" else "given up"
-            click.echo(f"{r['id']:>6} {r['status']:8} {r['attempts']:>2}x {r['kind']:18} {r['instance_id']}  "
-                       f"{r['url']}  {when}" + (f"\n       last error: {r['last_error']}" if r["last_error"] else ""))
-        if not rows:
-            click.echo("no failed deliveries" if failed else "no webhook deliveries")
-    emit(outbox.list_rows(obj.service, failed=failed, limit=limit), as_json, text)
+    emit(outbox.list_rows(obj.service, failed=failed, limit=limit), as_json, lambda rows: echo_outbox_rows(
+        rows, lambda r: f"{r['kind']:18} {r['instance_id']}  {r['url']}",
+        "no failed deliveries" if failed else "no webhook deliveries"))
 
 
 @webhooks_cmd.command("deliver")
-@click.option("--limit", type=click.IntRange(1), help="Send at most this many rows.")
-@click.option("--json", "as_json", is_flag=True)
+@outbox_options("Send at most this many rows.")
 @click.pass_obj
 def deliver_cmd(obj, limit, as_json):
     """Send the due deliveries now (what the scheduler of `serve` does each tick)."""
-    emit(outbox.deliver(obj.service, limit=limit), as_json,
-         lambda r: click.echo(f"sent {r['sent']}, to retry {r['retrying']}, given up {r['failed']}"))
+    emit(outbox.deliver(obj.service, limit=limit, channel="webhooks"), as_json, echo_delivered)
 
 
 @webhooks_cmd.command("resend")

@@ -1,5 +1,5 @@
 """The timer tick in the background: APScheduler calls `service.tick()` every N seconds,
-then sends the webhooks due (engine/outbox.py `deliver`).
+then sends the webhooks and SMS due (engine/outbox.py `deliver`).
 
 One job, never overlapping (`max_instances=1`), missed runs coalesced: after a restart the
 first tick fires everything that became due while the service was down.
@@ -24,16 +24,16 @@ def start_scheduler(service, seconds: int) -> BackgroundScheduler:
         result = service.tick()
         if result["timers_fired"] or result["failed"]:
             log.info("tick: %s", result)
-        deliver_webhooks()
+        deliver_outbox()
 
-    def deliver_webhooks():
+    def deliver_outbox():
         try:
-            sent = outbox.deliver(service)
-        except Exception:       # a receiver or the outbox must never stop the timers
-            log.exception("webhook delivery failed")
+            sent = outbox.deliver(service)      # webhooks, and SMS when the notifier has a gateway
+        except Exception:       # a receiver, the SMS gateway or the outbox must never stop the timers
+            log.exception("outbox delivery failed")
             return
         if any(sent.values()):
-            log.info("webhooks: %s", sent)
+            log.info("webhooks and SMS: %s", sent)
 
     scheduler = BackgroundScheduler(timezone="Asia/Shanghai")
     scheduler.add_job(tick, "interval", seconds=seconds, id="complaintflow-tick", max_instances=1,
