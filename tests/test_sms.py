@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from complaintflow.engine import outbox
 from complaintflow.engine.case_services import LogNotifier
-from complaintflow.engine.errors import InvalidInput
+from complaintflow.engine.errors import Conflict, InvalidInput
 from complaintflow.engine.service import ComplaintService
 from complaintflow.engine.sms import Gateway, SmsGatewayNotifier, mobile_number, notifier_from_env
 from complaintflow.web.cli import cli
@@ -23,6 +23,8 @@ from conftest import TEST_CHAIN_KEY, copy_fixture, first_scheduler_tick, open_ta
 
 INTAKE = {"contact": "138 0013 8000", "content": "新买的电水壶漏水"}
 TOKEN = "gateway-token-0001"
+
+both = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 
 
 class FakeGateway:
@@ -110,6 +112,7 @@ def run_cli(args, env):
 
 # --- what is sent, to whom -------------------------------------------------------------
 
+@both
 def test_a_notice_to_a_mobile_number_reaches_the_gateway_with_the_case_number_and_text(sms_service, gateway):
     case = sms_service.start("sms_notice", INTAKE, "li")
     assert gateway.got == []                                 # nothing is sent inside the action
@@ -146,6 +149,24 @@ def test_a_contact_that_is_not_a_mobile_number_goes_to_the_log(sms_service, gate
     assert outbox.list_rows(sms_service, channel="sms") == []
 
 
+def test_an_action_rolled_back_queues_no_sms(sms_service, gateway, db_url, clock):
+    case = sms_service.start("sms_notice", INTAKE, "li")
+    task = open_task(sms_service, case.instance_id, "reply")["task_id"]
+
+    class ClaimedMeanwhile(SmsGatewayNotifier):
+        """The real SMS notifier; while its notice is being given, a colleague claims the task."""
+
+        def send(self, *args, **kw):
+            sms_service.claim_task(task, "carol")
+            return super().send(*args, **kw)
+    bobs = ComplaintService(db_url, clock=clock, chain_key=TEST_CHAIN_KEY,
+                            notifier=ClaimedMeanwhile(Gateway(gateway.url, TOKEN)))
+    with pytest.raises(Conflict, match="carol"):
+        bobs.complete_task(task, "bob", {"answer": "已为您换新"})
+    assert outbox.deliver(sms_service)["sent"] == 1
+    assert [text for _, text in gateway.texts()] == [f"您的投诉已登记，编号 {case.case_number}。"]   # not the answer
+
+
 @pytest.mark.parametrize("written, number", [
     ("13800138000", "13800138000"), ("+86 138-0013-8000", "13800138000"), ("0086 19912345678", "19912345678"),
     ("12345678901", None), ("1380013800", None), ("010-65123456", None), ("wang@example.com", None),
@@ -156,6 +177,7 @@ def test_only_a_mainland_mobile_number_is_texted(written, number):
 
 # --- the gateway down, refusing, back ----------------------------------------------------
 
+@both
 def test_with_the_gateway_down_the_case_goes_on_and_the_sms_is_delivered_when_it_is_back(
         sms_service, gateway, clock, db_url, chain_key_env):
     gateway.stop()
