@@ -61,10 +61,11 @@ def run(args, db=None):
 
 @pytest.fixture
 def procs(tmp_path):
-    """A copy of the shipped hospital_patient process (its BPMN, DMN, forms, roles) with an
-    empty tests/ folder: one process deploys quicker than six."""
+    """A copy of the shipped hospital_patient process (its BPMN, DMN, forms — its own and the shared
+    message forms it uses —, roles) with an empty tests/ folder: one process deploys quicker than six."""
     target = tmp_path / "processes"
-    shutil.copytree(PROCESSES / "forms" / "hospital_patient", target / "forms" / "hospital_patient")
+    for forms in ("hospital_patient", "common"):
+        shutil.copytree(PROCESSES / "forms" / forms, target / "forms" / forms)
     for name in ("hospital_patient.bpmn", "hospital_patient_routing.dmn", "roles.json"):
         shutil.copy(PROCESSES / name, target / name)
     (target / "tests" / "hospital_patient").mkdir(parents=True)
