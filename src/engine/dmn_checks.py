@@ -47,6 +47,21 @@ class DmnFiles:
     def output_names(self, paths) -> set[str]:
         return {o.get("name").split(".")[0] for o in self._nodes(paths, "output") if o.get("name")}
 
+    def output_entries(self, paths, name) -> list[str] | None:
+        """The texts of every output entry of the column named `name` (None: no DMN outputs it)."""
+        found = None
+        for table in self._nodes(paths, "decisionTable"):
+            columns = [o.get("name") for o in table if _local(o.tag) == "output"]
+            if name not in columns:
+                continue
+            found = found if found is not None else []
+            at = columns.index(name)
+            for rule in (r for r in table if _local(r.tag) == "rule"):
+                entries = [e for e in rule if _local(e.tag) == "outputEntry"]
+                text = next((c.text for c in entries[at] if _local(c.tag) == "text"), "") if at < len(entries) else ""
+                found.append((text or "").strip())
+        return found
+
 
 _DMN_PLACEHOLDER = re.compile(r"(\?)(?=(?:[^'\"]|['\"][^'\"]*['\"])*$)")
 

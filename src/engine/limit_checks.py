@@ -1,5 +1,6 @@
 """The checks of time limits and timers in a BPMN file (part of `validate`): a limit must
-be readable from the BPMN (constant name, unit and amount), a timer's expression must give an
+be readable from the BPMN (constant name and unit; an amount constant or a DMN output whose
+values are all whole numbers), a timer's expression must give an
 ISO 8601 value or name a deadline some `deadline.start` starts."""
 
 from __future__ import annotations
@@ -40,13 +41,32 @@ class TimeLimitChecks:
             if unit not in UNITS:
                 self.problem(node, f"deadline '{name}': unit {params.get('unit')} is not one of "
                                    + ", ".join(f'"{u}"' for u in UNITS))
-            if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+            if amount is _NOT_CONSTANT:
+                self.check_computed_amount(node, name, (params.get("amount") or "").strip())
+            elif not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
                 self.problem(node, f"deadline '{name}': amount {params.get('amount')} must be a whole number (0 or more)")
             if unit == "at" and not params.get("from"):
                 self.problem(node, f"deadline '{name}': unit \"at\" needs 'from', the moment it is due")
             self.deadline_starts.add(name)
             if params.get("remind_workdays"):
                 self.deadline_reminders.add(name)
+
+    def check_computed_amount(self, node, name, text):
+        """A computed amount is a DMN output column whose every value is a whole number (0 or more)."""
+        entries = self.dmn.output_entries(self.dmn_files, text) if text.isidentifier() else None
+        if entries is None:
+            self.problem(node, f"deadline '{name}': amount {text} must be a whole number (0 or more) "
+                               "or the name of a DMN output of this process whose values are")
+            return
+        for entry in entries:
+            try:
+                value = ast.literal_eval(entry)
+            except (ValueError, SyntaxError):
+                value = None
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                self.problem(node, f"deadline '{name}': amount {text} comes from a DMN output, "
+                                   f"whose value {entry or '(empty)'} is not a whole number (0 or more)")
+                return
 
     def check_timer(self, node, tag, known_names):
         event = node.getparent().getparent()
