@@ -8,6 +8,8 @@ See docs/time-limits.md.
 
 from __future__ import annotations
 
+from datetime import datetime, time
+
 from ..engine.calendar import ALWAYS_OPEN
 from ..engine.clock import parse_instant
 from . import Updates
@@ -89,11 +91,27 @@ def period(ctx):
     return calendar.deadline(begin, str(p.get("unit", "days")), _int(ctx, "amount", 0)).as_dict()
 
 
+def working_time(ctx):
+    """Is it working time now for this procedure (its calendar and its `receptionHours`)?
+
+    Returns `{"working_time": bool, "next_opening": ISO}`; `next_opening` is now itself in
+    working time, else the next moment the office opens. A procedure without reception hours
+    works whole working days: on a rest day its next opening is 00:00 of the next working day."""
+    calendar = _book(ctx).calendar
+    now = ctx.now()
+    opening = calendar.counting_start(now)
+    hours = calendar.reception_hours
+    if not (hours and hours.periods) and not calendar.is_working_day(opening.date()):
+        opening = datetime.combine(calendar.next_working_day(opening.date()), time(0), opening.tzinfo)
+    return {"working_time": opening == now, "next_opening": opening.isoformat()}
+
+
 def register(registry):
     registry.register("deadline.start", start,
                       params=("name", "unit", "amount", "from", "rule", "seed", "remind_workdays", "label"))
     registry.register("deadline.stop", stop, params=("name",))
     registry.register("calendar.period", period, params=("unit", "amount", "from"))
+    registry.register("calendar.working_time", working_time, params=())
     registry.register("deadline.pause", pause, params=("names", "reason"))
     registry.register("deadline.resume", resume, params=("names",))
     registry.register("deadline.extend", extend, params=("name", "amount", "max_total", "before_due", "approved"))
