@@ -73,7 +73,9 @@ def choice_values(prop):
 
 
 def sample(prop, index=0):
-    """A valid value for one property, built from its schema alone."""
+    """A valid value for one property, built from its schema alone (its `examples` first)."""
+    if prop.get("examples"):
+        return prop["examples"][0]
     kind = prop.get("type")
     if kind == "boolean":
         return prop.get("const", True)

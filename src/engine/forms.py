@@ -119,21 +119,50 @@ def _messages(schema, error) -> list[tuple[str, Message]]:
     return [(field, msg("invalid_value", field=f, detail=error.message))]
 
 
-def validate_submission(schema: dict | None, data, form_name: str = "") -> dict:
-    """Check `data` against the form; return it normalised or raise InvalidInput with field errors."""
+NOT_FUTURE = "x-not-future"      # on a date or date-time field: it may not be later than now
+
+
+def _future_values(schema: dict, data: dict, now) -> list[tuple[str, Message]]:
+    """Dates and moments marked `x-not-future` that lie after `now` (a receipt typed a day ahead)."""
+    from .clock import SHANGHAI, local_minute
+    out = []
+    for name, prop in (schema.get("properties") or {}).items():
+        value = data.get(name)
+        if not (isinstance(prop, dict) and prop.get(NOT_FUTURE) and isinstance(value, str)):
+            continue
+        try:
+            if prop.get("format") == "date":
+                from datetime import date
+                late, shown = date.fromisoformat(value) > now.astimezone(SHANGHAI).date(), value
+            else:
+                moment = ensure_aware(parse_instant(value))
+                late, shown = moment > now, local_minute(moment)
+        except ValueError:
+            continue                     # the format check names it
+        if late:
+            out.append((name, msg("not_future", field=Field(prop.get("title", name)), value=shown,
+                                  now=local_minute(now))))
+    return out
+
+
+def validate_submission(schema: dict | None, data, form_name: str = "", now=None) -> dict:
+    """Check `data` against the form; return it normalised or raise InvalidInput with field errors.
+    `now` (the action's moment) checks the fields marked `x-not-future`."""
     if not isinstance(data, dict):
         raise InvalidInput(msg("not_an_object"))
     if schema is None:
         return dict(data)
     validator = Draft202012Validator(schema, format_checker=_checker)
     errors = sorted(validator.iter_errors(data), key=lambda e: ([str(x) for x in e.absolute_path], e.validator or ""))
-    if errors:
+    found = [pair for err in errors for pair in _messages(schema, err)]
+    if now is not None:
+        found += _future_values(schema, data, now)
+    if found:
         field_errors: dict[str, list[Message]] = {}
-        for err in errors:
-            for field, message in _messages(schema, err):
-                shown = field_errors.setdefault(field or "_form", [])
-                if message not in shown:
-                    shown.append(message)
+        for field, message in found:
+            shown = field_errors.setdefault(field or "_form", [])
+            if message not in shown:
+                shown.append(message)
         lines = [m for msgs in field_errors.values() for m in msgs]
         raise InvalidInput(msg("form_invalid", form=form_name or schema.get("title", ""), errors=lines), field_errors)
     out = dict(data)

@@ -231,11 +231,10 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         """The intake data as the procedure's intake form accepts it, or InvalidInput."""
         return self._intake(self._version(s, process_id, version), data)
 
-    @staticmethod
-    def _intake(pv, data) -> dict:
+    def _intake(self, pv, data) -> dict:
         from .forms import validate_submission
         form = pv.meta.get("start_form")
-        return validate_submission(pv.forms.get(form) if form else None, data, form or "")
+        return validate_submission(pv.forms.get(form) if form else None, data, form or "", now=self.clock.now())
 
     def complete_task(self, task_id: str, actor: str, data: dict, *, roles: set[str] | None = None,
                       expected_version: int | None = None) -> ActionResult:
@@ -279,7 +278,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         from .forms import validate_submission
         from .review.facts import record_facts
         form = pv.meta["tasks"].get(row.task_spec, {}).get("form")
-        data = validate_submission(pv.forms.get(form) if form else None, data, form or "")
+        data = validate_submission(pv.forms.get(form) if form else None, data, form or "", now=now)
         steplog = runtime.StepLog()
         with engine_context(now, ids):
             wf.script_engine = self._engine(s, inst, steplog)
@@ -354,7 +353,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
                                  user=Person(actor)))
         data = payload
         for form in dict.fromkeys(e.form for e in matching if e.form):    # each declared form once
-            data = validate_submission(case.pv.forms.get(form), data, form)
+            data = validate_submission(case.pv.forms.get(form), data, form, now=now)
             record_facts(s, case.inst, case.pv.forms.get(form), data, now)
         steplog = runtime.StepLog()
         try:
