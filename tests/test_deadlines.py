@@ -250,3 +250,26 @@ def test_validate_checks_deadline_declarations(service, limits_dir):
     messages = [p.message for p in service.validate([limits_dir]).problems]
     assert any("waits for deadline 'replly', which no deadline.start" in m for m in messages)
     assert any("unit \"weeks\" is not one of" in m for m in messages)
+
+
+def test_a_limit_restarted_in_the_step_its_timer_fired_is_open_with_its_new_due(service, tmp_path, clock):
+    # A new round of the same limit (e.g. chasing every N days) started by the path the
+    # limit's own timer opened: the tick must not mark the new round breached.
+    folder = copy_fixture(tmp_path, "limits")
+    bpmn = folder / "limits.bpmn"
+    text = bpmn.read_text(encoding="utf-8")
+    restart = ('<spiffworkflow:parameter id="name" type="any" value=\'"reply"\' /><spiffworkflow:parameter id="unit" '
+               'type="any" value=\'"days"\' /><spiffworkflow:parameter id="amount" type="any" value="60" />'
+               '<spiffworkflow:parameter id="from" type="any" value=\'accept_limit["last_day"]\' />')
+    assert restart in text
+    bpmn.write_text(text.replace(restart, restart.replace('value=\'"reply"\'', 'value=\'"accept"\'')
+                                 .replace('value=\'accept_limit["last_day"]\'', "value='None'")), encoding="utf-8")
+    service.deploy([folder])
+    clock.set(at("2026-09-28T10:00"))
+    case = service.start("limits", INTAKE, "reception")
+    assert deadline(service, case, "accept")["last_day"] == "2026-10-08"
+    clock.set(at("2026-10-09T00:00"))                      # the first round runs out; the path restarts it
+    assert service.tick()["timers_fired"] >= 1
+    again = deadline(service, case, "accept")
+    assert again["status"] == "open" and again["breached_at"] is None
+    assert again["last_day"] == "2026-12-08"               # 60 days counted from the tick, 10-09

@@ -137,9 +137,13 @@ class DeadlineBook:
         self._store(row, self._due(row))
         return True, f"extended by {amount} {row.unit} to {local_iso(row.due_at)}"
 
-    def breach(self, name, noticed_at: datetime) -> Deadline | None:
+    def breach(self, name, noticed_at: datetime, fired_due: datetime | None = None) -> Deadline | None:
+        """The limit's timer fired. `fired_due` is the moment the timer waited for: a limit
+        restarted in the same step (a new round, due later) is not the one that ran out."""
         row = self._book().get(name)
         if row is not None and row.status == "open":
+            if fired_due is not None and row.due_at is not None and row.due_at > fired_due:
+                return row
             row.status, row.breached_at = "breached", noticed_at
             self.instance.breached = True
         return row

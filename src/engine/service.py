@@ -25,7 +25,7 @@ from SpiffWorkflow.util.task import TaskState
 from ..handlers import HandlerRegistry, Services, default_registry
 from . import messages, outbox, runtime
 from .messages import not_awaited
-from .clock import Clock, IdSequence, SystemClock, engine_context, iso, local_day, local_iso
+from .clock import Clock, IdSequence, SystemClock, engine_context, iso, local_day, local_iso, parse_instant
 from .calendar import BusinessCalendar, default_calendar
 from .db import database_url, make_engine, make_session_factory
 from .deadlines import DeadlineBook
@@ -376,7 +376,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         for timer in fired:
             name = timer.get("deadline")
             if name and not name.endswith(".remind"):
-                book.breach(name, now)
+                book.breach(name, now, parse_instant(timer["due"]) if timer.get("due") else None)
 
     def _engine(self, s, inst, steplog):
         services = Services(clock=self.clock, case_numbers=DbCaseNumbers(self.engine), notifier=self.notifier,
