@@ -24,10 +24,10 @@ from complaintflow.web.users import DEMO_USERS, load_users
 from conftest import FIXTURES, PROCESSES, open_task
 from webapp import sign_in, token
 
-WITHDRAWAL = {"withdrawn_at": "2026-05-06T10:00:00+08:00", "withdrawal_way": "phone",
+WITHDRAWAL = {"withdrawn_at": "2026-05-06T08:30:00+08:00", "withdrawal_way": "phone",
               "withdrawal_reason": "已与商家协商解决"}
-SUPPLEMENT = {"supplemented_at": "2026-05-06T10:00:00+08:00", "supplement_materials": "购物小票照片"}
-RULING = {"ruling_body": "县市场监督管理局", "ruling_received_at": "2026-05-07T09:00:00+08:00",
+SUPPLEMENT = {"supplemented_at": "2026-05-06T08:45:00+08:00", "supplement_materials": "购物小票照片"}
+RULING = {"ruling_body": "县市场监督管理局", "ruling_received_at": "2026-05-06T08:50:00+08:00",
           "ruling_outcome": "责令商家退款"}
 
 
@@ -239,7 +239,7 @@ def test_recording_a_withdrawal_from_the_case_page(msvc, web):
     assert stored(msvc, case.instance_id) == before
 
     done = client.post(path, data={"csrf_token": token(client, path), "withdrawal_reason": "不想投诉了",
-                                   "withdrawal_way": "phone", "withdrawn_at": "2026-05-06T09:30"})
+                                   "withdrawal_way": "phone", "withdrawn_at": "2026-05-06T08:30"})
     assert done.status_code == 303 and done.headers["Location"].endswith(f"/cases/{case.case_number}")
     page = client.get(done.headers["Location"]).get_data(as_text=True)
     assert f"已登记「投诉人撤回投诉」 {case.case_number}" in page
@@ -247,7 +247,7 @@ def test_recording_a_withdrawal_from_the_case_page(msvc, web):
     assert msvc.show(case.instance_id)["status"] == "completed"
     late = client.post(path, data={"csrf_token": token(client, f"/cases/{case.case_number}"),
                                    "withdrawal_reason": "再次登记", "withdrawal_way": "phone",
-                                   "withdrawn_at": "2026-05-06T09:30"})       # a second tab, still open
+                                   "withdrawn_at": "2026-05-06T08:30"})       # a second tab, still open
     assert late.status_code == 409 and "李客服 已于 2026-05-06 09:00 先行处理" in late.get_data(as_text=True)
     assert len([e for e in msvc.history(case.instance_id) if e["kind"] == "message_received"]) == 1
 
@@ -268,7 +268,7 @@ def test_a_message_page_outside_ones_roles_or_no_longer_awaited(msvc, web):
     manager = web("manager")
     before = stored(msvc, case.instance_id)
     manager.post(path, data={"csrf_token": token(manager, path), **RULING,
-                             "ruling_received_at": "2026-05-07T09:00"})
+                             "ruling_received_at": "2026-05-06T08:50"})
     assert stored(msvc, case.instance_id) != before and msvc.show(case.instance_id)["status"] == "completed"
     english_free = manager.get(f"/cases/{case.case_number}").get_data(as_text=True)
     assert "吴经理（管理层）登记：收到外部机构决定" in english_free
