@@ -252,7 +252,7 @@ def test_a_ruling_of_no_overcharge_closes_the_case_in_that_legal_state(hp, clock
 
 def test_withdrawal_is_taken_only_while_the_ruling_is_awaited(hp, clock):
     case = start(hp, clock, channel="price_bureau", price_bureau_name="区市场监督管理局")
-    withdrawal = {"withdrawn_at": "2026-09-30T10:00", "withdrawal_way": "phone", "withdrawal_reason": "已弄清"}
+    withdrawal = {"withdrawn_at": "2026-09-30T09:00", "withdrawal_way": "phone", "withdrawal_reason": "已弄清"}
     assert tasks(hp, case) == {"cooperate_investigation": "charging_department"}
     with pytest.raises(Conflict, match="not waiting for message 'withdrawal'"):
         hp.send_message(case.instance_id, "withdrawal", withdrawal, "price_wu")
