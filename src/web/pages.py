@@ -125,6 +125,12 @@ def conflict(err):
     return render_template("error.html", message=t("conflict_title"), detail=conflict_sentence(err)), 409
 
 
+def lost_race(err, action, target, back):
+    """A form posted after someone else acted: logged as refused, the 409 page with a way back."""
+    svc().log_access(g.user.login, action, target, False, f"conflict: {err}")
+    return render_template("error.html", message=t("conflict_title"), detail=conflict_sentence(err), back=back), 409
+
+
 def conflict_sentence(err: Conflict) -> str:
     """What happened, in the page's language: who acted first and when (to the minute), else
     the engine's message."""
@@ -509,10 +515,8 @@ def message_page(ref, name):
         except NotAllowed as err:
             refuse(action, view.summary.get("case_number") or view.id, err.message or str(err))
         except Conflict as err:      # a colleague recorded it first, or the case moved on
-            svc().log_access(g.user.login, action, view.summary.get("case_number") or view.id, False,
-                             f"conflict: {err}")
-            return render_template("error.html", message=t("conflict_title"), detail=conflict_sentence(err),
-                                   back=url_for("pages.case_page", ref=ref)), 409
+            return lost_race(err, action, view.summary.get("case_number") or view.id,
+                             url_for("pages.case_page", ref=ref))
         if result is not None:
             flash(f"已登记「{event['name']}」 {result.case_number or ''}", "ok")
             return redirect(url_for("pages.case_page", ref=ref), 303)
@@ -599,9 +603,7 @@ def task_page(task_id):
         except NotAllowed as err:
             hide("task", "complete_task", task_id, str(err))
         except Conflict as err:      # a colleague (or the scheduler) acted first: the conflict page
-            svc().log_access(g.user.login, "complete_task", task_id, False, f"conflict: {err}")
-            return render_template("error.html", message=t("conflict_title"), detail=conflict_sentence(err),
-                                   back=url_for("pages.task_page", task_id=task_id)), 409
+            return lost_race(err, "complete_task", task_id, url_for("pages.task_page", task_id=task_id))
         if result is not None:
             flash(f"{t('task_done')} {result.case_number or ''}", "ok")
             return redirect(url_for("pages.inbox"), 303)
