@@ -123,6 +123,8 @@ class HumanTask(Base):
         Index("ix_human_tasks_open_role_category_due", "status", "role", "category", "due_sort", "id"),
         Index("ix_human_tasks_open_role_claimed_due", "status", "role", "claimed_by", "due_sort", "id"),
         Index("ix_human_tasks_instance", "instance_id", "status"),
+        # tasks for one named person (engine/org.py), in due order
+        Index("ix_human_tasks_open_assignee_due", "status", "assignee", "due_sort", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
@@ -147,6 +149,10 @@ class HumanTask(Base):
     # (soonest first, tasks without a limit last), which `due_at IS NULL` ordering cannot use
     due_sort: Mapped[datetime] = mapped_column(default=lambda: NO_DUE)
     category: Mapped[str | None] = mapped_column(String(100))       # the case's, kept in step for the filter
+    # the one user the task is for when the procedure names a person (engine/org.py); NULL: the role's
+    assignee: Mapped[str | None] = mapped_column(String(100))
+    # the case's priority kept in step (higher first in the inbox; 0 = normal)
+    priority: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class AccessLog(Base):
