@@ -40,10 +40,11 @@ class InboxMixin:
     # --- the inbox -----------------------------------------------------------------------
     def inbox(self, *, roles: set[str], user: str | None = None, process_id: str | None = None,
               category: str | None = None, status: str = "all", limit: int = 50, offset: int = 0) -> InboxPage:
-        """Open tasks of `roles`, soonest due first (tasks without a due time last).
+        """Open tasks of `roles`, by priority (P1 first), then soonest due first (tasks without
+        a due time last).
 
-        Each role's tasks are read in due order straight from the index (status, role,
-        due_sort); the page is the first `offset + limit` of each role merged. So a page
+        Each role's tasks are read in that order straight from the index (status, role,
+        priority, due_sort); the page is the first `offset + limit` of each role merged. So a page
         costs about the same with a hundred open cases or a hundred thousand."""
         if status not in INBOX_STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(INBOX_STATUSES)}, not '{status}'")
@@ -71,16 +72,18 @@ class InboxMixin:
         roles = sorted(roles)
         if not roles:
             return InboxPage([], 0, limit, offset)
-        firsts = [filtered(select(HumanTask.id, HumanTask.due_sort), r)
-                  .order_by(HumanTask.due_sort, HumanTask.id).limit(offset + limit).subquery() for r in roles]
-        merged = union_all(*[select(f.c.id, f.c.due_sort) for f in firsts]).subquery()
-        page_ids = select(merged.c.id).order_by(merged.c.due_sort, merged.c.id).limit(limit).offset(offset)
+        firsts = [filtered(select(HumanTask.id, HumanTask.priority, HumanTask.due_sort), r)
+                  .order_by(HumanTask.priority, HumanTask.due_sort, HumanTask.id).limit(offset + limit).subquery()
+                  for r in roles]
+        merged = union_all(*[select(f.c.id, f.c.priority, f.c.due_sort) for f in firsts]).subquery()
+        page_ids = (select(merged.c.id).order_by(merged.c.priority, merged.c.due_sort, merged.c.id)
+                    .limit(limit).offset(offset))
         q = (select(HumanTask, Instance.case_number, Instance.category, Instance.legal_state,
                     Deadline.provisional, Deadline.status, Deadline.unit, Deadline.last_day)
              .join(Instance, Instance.id == HumanTask.instance_id)
              .outerjoin(Deadline, deadline_join)
              .where(HumanTask.id.in_(page_ids))
-             .order_by(HumanTask.due_sort, HumanTask.id))
+             .order_by(HumanTask.priority, HumanTask.due_sort, HumanTask.id))
         counts = [filtered(select(func.count()).select_from(HumanTask), r).scalar_subquery() for r in roles]
         with self.sessions() as s:
             rows = s.execute(q).all()

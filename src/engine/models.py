@@ -118,13 +118,14 @@ class HumanTask(Base):
     __table_args__ = (
         # the inbox: each role's open tasks in due order, also within a procedure, a category,
         # or a claimer (bench/bench_inbox.py)
-        Index("ix_human_tasks_open_role_due", "status", "role", "due_sort", "id"),
-        Index("ix_human_tasks_open_role_process_due", "status", "role", "process_id", "due_sort", "id"),
-        Index("ix_human_tasks_open_role_category_due", "status", "role", "category", "due_sort", "id"),
-        Index("ix_human_tasks_open_role_claimed_due", "status", "role", "claimed_by", "due_sort", "id"),
+        # (since schema 0008 the case's priority comes first: 1 before 2 before 3, then due)
+        Index("ix_human_tasks_open_role_due", "status", "role", "priority", "due_sort", "id"),
+        Index("ix_human_tasks_open_role_process_due", "status", "role", "process_id", "priority", "due_sort", "id"),
+        Index("ix_human_tasks_open_role_category_due", "status", "role", "category", "priority", "due_sort", "id"),
+        Index("ix_human_tasks_open_role_claimed_due", "status", "role", "claimed_by", "priority", "due_sort", "id"),
         Index("ix_human_tasks_instance", "instance_id", "status"),
-        # tasks for one named person (engine/org.py), in due order
-        Index("ix_human_tasks_open_assignee_due", "status", "assignee", "due_sort", "id"),
+        # tasks for one named person (engine/org.py), in the same order
+        Index("ix_human_tasks_open_assignee_due", "status", "assignee", "priority", "due_sort", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
@@ -151,8 +152,9 @@ class HumanTask(Base):
     category: Mapped[str | None] = mapped_column(String(100))       # the case's, kept in step for the filter
     # the one user the task is for when the procedure names a person (engine/org.py); NULL: the role's
     assignee: Mapped[str | None] = mapped_column(String(100))
-    # the case's priority kept in step (higher first in the inbox; 0 = normal)
-    priority: Mapped[int] = mapped_column(default=0, server_default="0")
+    # the case's priority kept in step, as P1/P2/P3: 1 first in the inbox (e.g. direct and
+    # widespread complaints), 3 = normal (the default)
+    priority: Mapped[int] = mapped_column(default=3, server_default="3")
 
 
 class AccessLog(Base):

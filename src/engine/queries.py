@@ -38,7 +38,7 @@ class CaseQueries:
             q = q.where(HumanTask.role.in_(roles))
         if instance_id:
             q = q.where(HumanTask.instance_id == instance_id)
-        q = q.order_by(HumanTask.due_sort, HumanTask.created_at, HumanTask.id).limit(limit)
+        q = q.order_by(HumanTask.priority, HumanTask.due_sort, HumanTask.created_at, HumanTask.id).limit(limit)
         with self.sessions() as s:
             return [dict(task_dict(t), case_number=cn) for t, cn in s.execute(q).all()]
 
