@@ -26,6 +26,7 @@ def test_a_new_database_gets_the_newest_schema(db_url):
     assert {"api_tokens", "idempotency_keys", "outbox"} <= set(inspect(engine).get_table_names())
     assert "key_id" in columns(engine, "events")
     assert {"assignee", "priority"} <= columns(engine, "human_tasks")
+    assert "round" in columns(engine, "deadlines")
     with engine.connect() as conn:
         assert conn.execute(text("select version_num from alembic_version")).scalar() == "0008"
 

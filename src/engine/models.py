@@ -259,6 +259,9 @@ class Deadline(Base):
     last_day: Mapped[str | None] = mapped_column(String(10))
     provisional: Mapped[bool]
     status: Mapped[str] = mapped_column(String(20))          # open | paused | met | breached
+    # how many times the limit was started for this case (a promise renewed each round:
+    # 1 for a limit started once; earlier rounds are in the event log)
+    round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     paused_at: Mapped[datetime | None]
     paused_days: Mapped[int] = mapped_column(Integer, default=0)
     paused_seconds: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,4 +1,4 @@
-"""tasks for one person, and the case's priority in the inbox
+"""tasks for one person, the case's priority in the inbox, rounds of a limit
 
 Revision ID: 0008
 Revises: 0007
@@ -42,9 +42,14 @@ def upgrade():
             batch_op.drop_index(name)
         for name, cols in INDEXES.items():
             batch_op.create_index(name, cols, unique=False)
+    # round: how many times a limit was started for its case (a promise renewed each round)
+    with op.batch_alter_table('deadlines', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('round', sa.Integer(), nullable=False, server_default='1'))
 
 
 def downgrade():
+    with op.batch_alter_table('deadlines', schema=None) as batch_op:
+        batch_op.drop_column('round')
     with op.batch_alter_table('human_tasks', schema=None) as batch_op:
         for name in INDEXES:
             batch_op.drop_index(name)
