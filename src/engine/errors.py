@@ -122,6 +122,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "unique_items": ("{field}有重复的项：{value}", "{field}: {value} is listed more than once"),
     "contains": ("{field}须包含「{choice}」", "{field} must include {choice}"),
     "pattern": ("{field}的格式不对：{value}", "{field}: '{value}' does not have the required form"),
+    "priority_value": ("{field}只能为 1（急）、2（优先）或 3（一般），现为 {value}",
+                       "{field}: the priority must be 1 (urgent), 2 (priority) or 3 (normal), not {value}"),
     "not_future": ("{field}不能晚于现在（{now}），现为 {value}", "{field}: {value} is later than now ({now})"),
     "format_datetime": ("{field}应为日期和时间，例如 2026-05-06 17:00，现为 {value}",
                         "{field}: '{value}' is not a valid date-time (e.g. 2026-05-06T17:00:00+08:00)"),

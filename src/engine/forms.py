@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from .clock import ensure_aware, parse_instant
 from .errors import Field, InvalidInput, Message, Term, msg
+from .priority import form_problems as priority_problems
 
 _checker = FormatChecker()
 
@@ -157,6 +158,8 @@ def validate_submission(schema: dict | None, data, form_name: str = "", now=None
     found = [pair for err in errors for pair in _messages(schema, err)]
     if now is not None:
         found += _future_values(schema, data, now)
+    # the case's priority: 1, 2 or 3 (engine/priority.py), unless the form's own rule said so already
+    found += [p for p in priority_problems(schema, data) if p[0] not in {name for name, _ in found}]
     if found:
         field_errors: dict[str, list[Message]] = {}
         for field, message in found:

@@ -35,6 +35,7 @@ from .expressions import ComplaintScriptEngine
 from .case_services import CaseStarter, DbCaseNumbers, InstanceSummary, LogNotifier
 from .models import NO_DUE, Event, HumanTask, Incident, Instance, InstanceState, ProcessVersion
 from .inbox import InboxMixin
+from .priority import case_priority
 from .queries import CaseQueries
 from .views import describe_driver, task_dict
 from .spec import Serializer
@@ -497,6 +498,8 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
             else:
                 if row.category != inst.category:
                     row.category = inst.category
+                if row.priority != (priority := case_priority(ready[tid].data)):   # case data `priority`
+                    row.priority = priority
                 due_expression = pv.meta["tasks"].get(row.task_spec, {}).get("due")
                 if due_expression:          # a limit extended, paused or recomputed moves the due time
                     _set_due(row, runtime.evaluate_due(wf, ready[tid], due_expression))
@@ -508,7 +511,8 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
             row = HumanTask(id=tid, instance_id=inst.id, process_id=inst.process_id, task_spec=task.task_spec.name,
                             name=meta.get("name") or task.task_spec.bpmn_name or task.task_spec.name,
                             role=meta.get("role") or task.task_spec.lane, form=meta.get("form"), status="open",
-                            created_at=now, deadline=runtime.deadline_name(meta.get("due")), category=inst.category)
+                            created_at=now, deadline=runtime.deadline_name(meta.get("due")), category=inst.category,
+                            priority=case_priority(task.data))
             _set_due(row, runtime.evaluate_due(wf, task, meta.get("due")))
             s.add(row)
             still_open.append(row)

@@ -24,6 +24,8 @@ class TaskSchema(Schema):
     due = fields.String(allow_none=True)
     completed = fields.String(allow_none=True)
     completed_by = fields.String(allow_none=True)
+    priority = fields.Integer(metadata={"description": "The case's priority: 1 urgent (急), 2 priority (优先), "
+                                                       "3 normal; lists put 1 first, then by due time."})
 
 
 class IncidentSchema(Schema):
