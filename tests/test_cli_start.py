@@ -1,7 +1,9 @@
 """The command starts fast because it loads only what the command run needs: `--help`
 loads no database or engine library, a read command on a current database neither Alembic
-nor the form, calendar or JSON-output libraries; commands defined in other modules are
-registered by name and still listed with their own help (docs/performance.md)."""
+nor the form, calendar or JSON-output libraries, and `tasks` on a SQLite store neither
+SQLAlchemy nor SpiffWorkflow (it reads the rows with sqlite3: engine/sqlite_reads.py, which
+lists what the service lists); commands defined in other modules are registered by name and
+still listed with their own help (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,11 @@ import sys
 import click
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import update
 
-from complaintflow.web.cli import _Group, cli
+from complaintflow.engine.models import HumanTask
+from complaintflow.engine.sqlite_reads import SqliteReads
+from complaintflow.web.cli import Ctx, _Group, cli
 
 HEAVY = ("sqlalchemy", "SpiffWorkflow", "alembic", "marshmallow", "jsonschema", "holidays", "lxml", "flask")
 
@@ -51,10 +56,44 @@ def test_a_read_command_on_a_current_database_loads_no_migration_form_or_output_
                             "mini", "--json", "--data", '{"subject": "x", "due_at": "2026-05-08T17:00:00+08:00"}'],
                            env=env, check=True, capture_output=True, text=True)
     number = json.loads(start.stdout)["case_number"]
-    for args in (["tasks", "--role", "reception"], ["show", number]):
-        loaded = loaded_after(args, env)
-        assert "sqlalchemy" in loaded              # it did read the database
-        assert not loaded & {"alembic", "jsonschema", "marshmallow", "holidays", "flask"}, args
+    loaded = loaded_after(["show", number], env)
+    assert "sqlalchemy" in loaded              # it did read the database
+    assert not loaded & {"alembic", "jsonschema", "marshmallow", "holidays", "flask"}
+    listed = subprocess.run([sys.executable, "-m", "complaintflow.web.cli", "tasks", "--role", "reception"], env=env,
+                            check=True, capture_output=True, text=True).stdout
+    assert number in listed                    # it did read the database, without the ORM or the engine
+    assert not loaded_after(["tasks", "--role", "reception"], env) & set(HEAVY)
+
+
+def test_tasks_read_from_sqlite_lists_what_the_service_lists(mini, clock, db_url):
+    """Several cases, both roles, priorities and due times: the same tasks, in the same order,
+    with the same fields, whether read with sqlite3 or through the service."""
+    ids = []
+    for due in ("2026-05-09T17:00:00+08:00", "2026-05-07T12:00:00+08:00", "2026-05-08T09:00:00+08:00"):
+        ids.append(mini.start("mini", {"subject": "x", "due_at": due}, "li").instance_id)
+        clock.advance(minutes=10)
+    clock.advance(days=1, hours=4)           # 2026-05-07 13:30
+    mini.tick()                               # the second case's review is overdue: a manager's task
+    with mini.sessions() as s:                # a P1 case (the inbox puts it first), the case's priority kept on its tasks
+        s.execute(update(HumanTask).where(HumanTask.instance_id == ids[2]).values(priority=1))
+        s.commit()
+    reads = Ctx(db_url, None).reads()
+    assert isinstance(reads, SqliteReads)     # the command would read the file itself
+    for kwargs in ({}, {"role": "reception"}, {"role": "manager"}, {"instance_id": ids[1]}, {"role": "nobody"}):
+        assert reads.list_tasks(**kwargs) == mini.list_tasks(**kwargs), kwargs
+    listed = reads.list_tasks()
+    assert [t["instance_id"] for t in listed[:1]] == [ids[2]] and len(listed) == 4
+    assert [t["role"] for t in listed].count("manager") == 1
+
+
+def test_tasks_on_a_new_database_goes_through_the_service_which_creates_it(tmp_path, chain_key_env, monkeypatch):
+    for name, value in chain_key_env.items():
+        monkeypatch.setenv(name, value)
+    url = f"sqlite:///{tmp_path / 'new.sqlite3'}"
+    assert Ctx(url, None).reads().__class__.__name__ == "ComplaintService"
+    result = CliRunner().invoke(cli, ["--db", url, "tasks"])
+    assert result.exit_code == 0 and "(no open tasks)" in result.output, result.output
+    assert isinstance(Ctx(url, None).reads(), SqliteReads)      # now current: read directly
 
 
 def test_every_command_is_listed_with_its_own_help_and_runs():

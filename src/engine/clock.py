@@ -24,9 +24,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator, Protocol
 from zoneinfo import ZoneInfo
 
-from SpiffWorkflow import task as _spiff_task
-from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
-
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 UTC = timezone.utc
 
@@ -133,9 +130,22 @@ def _spiff_uuid4() -> uuid.UUID:
     return uuid.uuid4() if moment is None else moment.next_id()
 
 
-_spiff_timer.datetime = _SpiffDatetime
-_spiff_task.time = _SpiffTime()
-_spiff_task.uuid4 = _spiff_uuid4
+_hooks: list = []           # the hooked modules, once installed
+
+
+def _install_hooks() -> None:
+    """Put the shims in SpiffWorkflow's modules (again is harmless). Done when an engine
+    context is first entered, not at import: a command that only reads rows (`tasks`)
+    then loads no SpiffWorkflow (docs/performance.md). Outside a context the shims behave
+    like the originals, so installing them later changes nothing before."""
+    from SpiffWorkflow import task as spiff_task
+    from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
+
+    spiff_timer.datetime = _SpiffDatetime
+    spiff_task.time = _SpiffTime()
+    spiff_task.uuid4 = _spiff_uuid4
+    _hooks[:] = [spiff_timer, spiff_task]
+
 
 ID_NAMESPACE = uuid.UUID("5b0e2a59-6c3e-4d61-9a43-0c6f1c1f7a10")
 
@@ -155,6 +165,8 @@ class IdSequence:
 @contextmanager
 def engine_context(now: datetime, ids: IdSequence) -> Iterator[None]:
     """Run SpiffWorkflow code as of `now`, drawing task ids from `ids`."""
+    if not _hooks:
+        _install_hooks()
     token = _moment.set(_EngineMoment(ensure_aware(now).astimezone(UTC), ids))
     try:
         yield

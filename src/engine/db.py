@@ -1,14 +1,17 @@
-"""Database setup: SQLite file under var/ by default, any SQLAlchemy URL by one setting."""
+"""Database setup: SQLite file under var/ by default, any SQLAlchemy URL by one setting.
+
+SQLAlchemy is imported by the functions that use it: the command line's read commands
+take the URL and the schema head from here and read a SQLite store without it
+(engine/sqlite_reads.py)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import sessionmaker
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 DEFAULT_DB_PATH = Path("var") / "complaintflow.sqlite3"
 
@@ -22,6 +25,8 @@ def database_url(explicit: str | None = None) -> str:
 
 
 def make_engine(url: str) -> Engine:
+    from sqlalchemy import create_engine, event
+
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
 
@@ -49,6 +54,9 @@ SCHEMA_HEAD = "0008"
 
 def schema_is_current(engine: Engine) -> bool:
     """Whether the database is at SCHEMA_HEAD: one query of alembic_version."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
     try:
         with engine.connect() as conn:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [SCHEMA_HEAD]
@@ -66,6 +74,7 @@ def migrate(engine: Engine) -> None:
         return
     from alembic import command
     from alembic.config import Config
+    from sqlalchemy import inspect, text
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -82,4 +91,6 @@ def migrate(engine: Engine) -> None:
 
 
 def make_session_factory(engine: Engine):
+    from sqlalchemy.orm import sessionmaker
+
     return sessionmaker(engine, expire_on_commit=False, autoflush=False)

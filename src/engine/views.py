@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .clock import iso
 from .errors import Message, msg
-from .models import HumanTask, Incident, Instance
+
+if TYPE_CHECKING:            # rows of these (or any object with their attributes, engine/sqlite_reads.py)
+    from .models import HumanTask, Incident, Instance
 
 
 def task_dict(t: HumanTask) -> dict:
     return {"task_id": t.id, "instance_id": t.instance_id, "process_id": t.process_id, "task": t.task_spec,
             "name": t.name, "role": t.role, "form": t.form, "status": t.status, "created": iso(t.created_at),
             "due": iso(t.due_at), "completed": iso(t.completed_at), "completed_by": t.completed_by,
-            "claimed_by": t.claimed_by, "priority": t.priority}
+            "claimed_by": t.claimed_by}
 
 
 def incident_dict(r: Incident) -> dict:

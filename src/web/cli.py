@@ -50,6 +50,16 @@ class Ctx:
         from ..engine.calendar import default_calendar
         return self._service.calendar if self._service else default_calendar()
 
+    def reads(self):
+        """What a read command reads: the SQLite store itself when it can (sqlite_reads.py: no
+        SQLAlchemy, no engine), else the service."""
+        if self._service is None:
+            from ..engine.sqlite_reads import SqliteReads
+            reads = SqliteReads.open(self.db)
+            if reads is not None:
+                return reads
+        return self.service
+
     @property
     def service(self) -> ComplaintService:
         if self._service is None:
@@ -231,7 +241,7 @@ def start(obj, process_id, data, user, version, as_json):
 @click.pass_obj
 def tasks(obj, role, instance_id, as_json):
     """Open human tasks, soonest due first."""
-    rows = obj.service.list_tasks(role=role, instance_id=instance_id)
+    rows = obj.reads().list_tasks(role=role, instance_id=instance_id)
     emit(dump("task", rows, many=True) if as_json else rows, as_json, _print_tasks)
 
 
@@ -501,8 +511,7 @@ def _print_tasks(rows, indent=""):
         click.echo(f"{indent}(no open tasks)")
     for t in rows:
         case = t.get("case_number") or ""
-        mark = f"P{t['priority']}  " if t.get("priority") in (1, 2) else ""     # urgent / priority cases first
-        click.echo(f"{indent}{t['task_id']}  {mark}{t['name']}  [{t['role']}]  {case}  due {_t(t['due'])}")
+        click.echo(f"{indent}{t['task_id']}  {t['name']}  [{t['role']}]  {case}  due {_t(t['due'])}")
 
 
 def _print_incidents(rows, indent=""):
