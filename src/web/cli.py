@@ -511,7 +511,8 @@ def _print_tasks(rows, indent=""):
         click.echo(f"{indent}(no open tasks)")
     for t in rows:
         case = t.get("case_number") or ""
-        click.echo(f"{indent}{t['task_id']}  {t['name']}  [{t['role']}]  {case}  due {_t(t['due'])}")
+        mark = f"P{t['priority']}  " if t.get("priority") in (1, 2) else ""     # urgent / priority cases first
+        click.echo(f"{indent}{t['task_id']}  {mark}{t['name']}  [{t['role']}]  {case}  due {_t(t['due'])}")
 
 
 def _print_incidents(rows, indent=""):
