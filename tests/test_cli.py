@@ -144,7 +144,8 @@ def test_show_prints_the_deadlines_of_a_case(run, tmp_path):
     shown = json.loads(run("show", case["instance_id"], "--json").output)
     assert set(shown["deadlines"][0]) == {"name", "rule", "seed", "unit", "amount", "start", "due", "last_day",
                                           "provisional", "status", "paused_days", "paused_seconds",
-                                          "paused_since", "extended_by", "breached_at", "completed"}
+                                          "paused_since", "extended_by", "breached_at", "completed", "round"}
+    assert shown["deadlines"][0]["round"] == 1
 
 
 def test_hash_password_prints_a_hash_the_users_file_accepts():

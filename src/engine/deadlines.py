@@ -63,20 +63,28 @@ class DeadlineBook:
         return out
 
     # --- changing ------------------------------------------------------------
-    def start(self, name, unit, amount, start: datetime, rule=None, seed=None, remind_workdays=None) -> Due:
+    def start(self, name, unit, amount, start: datetime, rule=None, seed=None,
+              remind_workdays=None) -> tuple[Due, Deadline, dict | None]:
+        """Start limit `name`: its due moment, its row and how the previous round ended. Started
+        before for the case, it is a new round (a promise renewed, 003:235): the running round
+        ends first as `stop` would end it (met before its due moment, breached at or after it)."""
         due = self.calendar.deadline(start, unit, amount)
         row = self._book().get(name)
+        previous = None
         if row is None:
-            row = Deadline(instance_id=self.instance.id, process_id=self.instance.process_id, name=name)
+            row = Deadline(instance_id=self.instance.id, process_id=self.instance.process_id, name=name, round=1)
             self.session.add(row)
             self._book()[name] = row
+        else:
+            previous = self._end_round(row)
+            row.round = (row.round or 1) + 1
         row.rule, row.seed, row.unit, row.amount = rule, seed, unit, amount
         row.start_at, row.status, row.paused_at = due.start, "open", None
         row.paused_days = row.paused_seconds = row.extended_by = 0
         row.remind_workdays = remind_workdays or None
         row.breached_at = row.completed_at = None
         self._store(row, due)
-        return due
+        return due, row, previous
 
     def stop(self, name) -> Deadline:
         """The limit's step is done: met if in time, breached if late."""
@@ -89,6 +97,12 @@ class DeadlineBook:
                 self.instance.breached = True
         row.completed_at = row.completed_at or now
         return row
+
+    def _end_round(self, row: Deadline) -> dict:
+        """End the row's running round as `stop` does; how it ended, for the event log."""
+        self.stop(row.name)
+        return {"round": row.round or 1, "due": iso(row.due_at), "status": row.status,
+                "at": iso(row.breached_at if row.status == "breached" else row.completed_at)}
 
     def pause(self, names) -> list[str]:
         now = self.clock.now()
@@ -189,4 +203,29 @@ def deadline_dict(row: Deadline, now: datetime | None = None) -> dict:
             "start": iso(row.start_at), "due": iso(row.due_at), "last_day": row.last_day,
             "provisional": row.provisional, "status": "breached" if overdue else status,
             "paused_days": row.paused_days, "paused_seconds": row.paused_seconds, "paused_since": iso(row.paused_at),
-            "extended_by": row.extended_by, "breached_at": iso(row.breached_at), "completed": iso(row.completed_at)}
+            "extended_by": row.extended_by, "breached_at": iso(row.breached_at), "completed": iso(row.completed_at),
+            "round": row.round or 1}
+
+
+def rounds(limit: dict, events: list[dict]) -> dict:
+    """The rounds of a limit started more than once (a promise loop), read from the event log:
+    `{"round", "max_rounds", "rounds": [{"round", "start", "due", "status", "at"}]}`, oldest
+    first. Each `deadline.start` record gives its round's promised moment; the next one's
+    `previous` how it ended (met or breached, when); the last round's end is the limit itself.
+    `limit`: the limit as `deadline_dict` gives it; `events`: the case's history."""
+    starts = [e for e in events if e["kind"] == "handler_called"
+              and (e["payload"] or {}).get("handler") == "deadline.start"
+              and isinstance(e["payload"].get("outputs"), dict) and e["payload"]["outputs"].get("name") == limit["name"]]
+    out, max_rounds = [], None
+    for e in starts:
+        record = e["payload"]["outputs"]
+        previous = record.get("previous")
+        if previous and out:
+            out[-1].update(status=previous.get("status"), at=previous.get("at"))
+        out.append({"round": record.get("round", len(out) + 1), "start": record.get("start"), "due": record.get("due"),
+                    "status": None, "at": None})
+        max_rounds = record.get("max_rounds")
+    if out:
+        at = limit.get("breached_at") if limit.get("status") == "breached" else limit.get("completed")
+        out[-1].update(status=limit.get("status"), at=at, due=limit.get("due"))
+    return {"round": limit.get("round", 1), "max_rounds": max_rounds, "rounds": out}

@@ -125,6 +125,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "priority_value": ("{field}只能为 1（急）、2（优先）或 3（一般），现为 {value}",
                        "{field}: the priority must be 1 (urgent), 2 (priority) or 3 (normal), not {value}"),
     "not_future": ("{field}不能晚于现在（{now}），现为 {value}", "{field}: {value} is later than now ({now})"),
+    "must_be_future": ("{field}须晚于现在（{now}），现为 {value}", "{field}: {value} is not later than now ({now})"),
     "format_datetime": ("{field}应为日期和时间，例如 2026-05-06 17:00，现为 {value}",
                         "{field}: '{value}' is not a valid date-time (e.g. 2026-05-06T17:00:00+08:00)"),
     "format_date": ("{field}应为日期，例如 2026-05-06，现为 {value}",

@@ -121,15 +121,17 @@ def _messages(schema, error) -> list[tuple[str, Message]]:
 
 
 NOT_FUTURE = "x-not-future"      # on a date or date-time field: it may not be later than now
+FUTURE = "x-future"              # on a date-time field: it must be later than now (a promised time)
 
 
 def _future_values(schema: dict, data: dict, now) -> list[tuple[str, Message]]:
-    """Dates and moments marked `x-not-future` that lie after `now` (a receipt typed a day ahead)."""
+    """Dates and moments marked `x-not-future` that lie after `now` (a receipt typed a day
+    ahead), and moments marked `x-future` that do not (a promised time already past)."""
     from .clock import SHANGHAI, local_minute
     out = []
     for name, prop in (schema.get("properties") or {}).items():
         value = data.get(name)
-        if not (isinstance(prop, dict) and prop.get(NOT_FUTURE) and isinstance(value, str)):
+        if not (isinstance(prop, dict) and (prop.get(NOT_FUTURE) or prop.get(FUTURE)) and isinstance(value, str)):
             continue
         try:
             if prop.get("format") == "date":
@@ -140,8 +142,11 @@ def _future_values(schema: dict, data: dict, now) -> list[tuple[str, Message]]:
                 late, shown = moment > now, local_minute(moment)
         except ValueError:
             continue                     # the format check names it
-        if late:
+        if prop.get(NOT_FUTURE) and late:
             out.append((name, msg("not_future", field=Field(prop.get("title", name)), value=shown,
+                                  now=local_minute(now))))
+        elif prop.get(FUTURE) and not late:
+            out.append((name, msg("must_be_future", field=Field(prop.get("title", name)), value=shown,
                                   now=local_minute(now))))
     return out
 

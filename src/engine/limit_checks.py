@@ -37,6 +37,13 @@ class TimeLimitChecks:
                 self.problem(node, f"{handler} needs a parameter 'name' that is a quoted text, e.g. \"accept\"")
                 return
         if handler == "deadline.start":
+            self.check_rounds(node, name, params, constant("max_rounds"))
+            if params.get("until"):
+                if any(params.get(k) for k in ("unit", "amount", "from")):
+                    self.problem(node, f"deadline '{name}': 'until' (a promised moment) replaces 'unit', 'amount' "
+                                       "and 'from'; give one or the other")
+                self.deadline_starts.add(name)
+                return
             unit, amount = constant("unit"), constant("amount")
             if unit not in UNITS:
                 self.problem(node, f"deadline '{name}': unit {params.get('unit')} is not one of "
@@ -50,6 +57,12 @@ class TimeLimitChecks:
             self.deadline_starts.add(name)
             if params.get("remind_workdays"):
                 self.deadline_reminders.add(name)
+
+    def check_rounds(self, node, name, params, value):
+        """`max_rounds`, the bound of a promise loop, is a constant whole number of at least 1."""
+        if params.get("max_rounds") and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            self.problem(node, f"deadline '{name}': max_rounds {params.get('max_rounds')} must be a whole number "
+                               "of at least 1 (the most rounds the promise may be renewed to)")
 
     def check_computed_amount(self, node, name, text):
         """A computed amount is a DMN output column whose every value is a whole number (0 or more)."""

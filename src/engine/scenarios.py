@@ -39,7 +39,7 @@ STEP_KEYS = {"complete": {"user", "role", "at", "data", "expect"}, "claim": {"us
              "tick": {"expect"}, "message": {"user", "at", "data", "expect"}}
 EXPECT_KEYS = ("tasks", "deadlines", "status", "legal_state", "case_number", "closed", "notices", "data",
                "timers_fired", "refused")
-DEADLINE_KEYS = ("last_day", "due", "status", "provisional", "breached_at", "extended_by")
+DEADLINE_KEYS = ("last_day", "due", "status", "provisional", "breached_at", "extended_by", "round")
 NOTICE_KEYS = ("kind", "to", "contains")
 MOMENT_KEYS = {"due", "breached_at", "closed"}
 DEFAULT_USER = "tester"

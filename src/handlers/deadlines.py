@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, time
 
 from ..engine.calendar import ALWAYS_OPEN
-from ..engine.clock import parse_instant
+from ..engine.clock import local_iso, parse_instant
 from . import Updates
 
 
@@ -29,15 +29,38 @@ def _int(ctx, key, default=None):
 
 
 def start(ctx):
-    """Start a named limit: unit and amount from `from` (default: now), on the business calendar.
-    `label` (optional) is the limit's name for people; engine/deadline_text.py reads it from the BPMN."""
+    """Start a named limit: unit and amount from `from` (default: now), on the business calendar,
+    or `until`, a promised moment (承诺时间) that must lie after now.
+    `label` (optional) is the limit's name for people; engine/deadline_text.py reads it from the BPMN.
+
+    Started before for the case, it is a new round (a promise renewed until the matter is
+    resolved, 003:235): the record gives `round`, how the previous round ended (`previous`:
+    met or breached, when), and with `max_rounds` the bound and `rounds_left` (0 on the last
+    round allowed; a round beyond the bound is started all the same — the BPMN routes on it)."""
     p = ctx.params
     name = str(p["name"])
-    origin = p.get("from")
-    begin = parse_instant(str(origin)) if origin else ctx.now()
-    due = _book(ctx).start(name, str(p.get("unit", "workdays")), _int(ctx, "amount", 0), begin,
-                           rule=p.get("rule"), seed=p.get("seed"), remind_workdays=_int(ctx, "remind_workdays"))
-    record = {"name": name, **due.as_dict()}
+    max_rounds = _int(ctx, "max_rounds")
+    if max_rounds is not None and max_rounds < 1:
+        raise ValueError(f"parameter 'max_rounds' must be a whole number of at least 1, not {max_rounds}")
+    until, origin = p.get("until"), p.get("from")
+    if until is not None:
+        if "unit" in p or "amount" in p or origin:
+            raise ValueError("give either 'until' (a promised moment) or 'unit' and 'amount', not both")
+        begin, unit, amount = parse_instant(str(until)), "at", 0
+        if begin <= ctx.now():
+            raise ValueError(f"the promised moment {local_iso(begin)} for limit '{name}' is not after now "
+                             f"({local_iso(ctx.now())}); a promise must lie in the future")
+    else:
+        begin = parse_instant(str(origin)) if origin else ctx.now()
+        unit, amount = str(p.get("unit", "workdays")), _int(ctx, "amount", 0)
+    due, row, previous = _book(ctx).start(name, unit, amount, begin, rule=p.get("rule"), seed=p.get("seed"),
+                                          remind_workdays=_int(ctx, "remind_workdays"))
+    record = {"name": name, **due.as_dict(), "round": row.round}
+    if previous is not None:
+        record["previous"] = previous
+    if max_rounds is not None:
+        record["max_rounds"] = max_rounds
+        record["rounds_left"] = max(max_rounds - row.round, 0)
     return Updates(record, deadlines=_book(ctx).as_variable())
 
 
@@ -108,7 +131,8 @@ def working_time(ctx):
 
 def register(registry):
     registry.register("deadline.start", start,
-                      params=("name", "unit", "amount", "from", "rule", "seed", "remind_workdays", "label"))
+                      params=("name", "unit", "amount", "from", "until", "max_rounds", "rule", "seed", "remind_workdays",
+                              "label"))
     registry.register("deadline.stop", stop, params=("name",))
     registry.register("calendar.period", period, params=("unit", "amount", "from"))
     registry.register("calendar.working_time", working_time, params=())

@@ -296,6 +296,7 @@ def show(obj, ref, as_json):
                 if d["paused_since"]:
                     paused += f", paused since {_t(d['paused_since'])}"
                 ext = f", extended by {d['extended_by']}" if d["extended_by"] else ""
+                ext += f", round {d['round']}" if d.get("round", 1) > 1 else ""
                 prov = "  PROVISIONAL (calendar not yet published)" if d["provisional"] else ""
                 size = "a fixed moment" if d["unit"] == "at" else f"{d['amount']} {d['unit']}"
                 click.echo(f"  {d['name']:12} {d['status']:9} due {_t(d['due'])}"

@@ -21,6 +21,7 @@ from werkzeug.datastructures import MultiDict
 from ..engine import drawing, legal_states
 from ..engine.confidentiality import identity_fields, identity_values, may_see_identity, redact, revealed_fields
 from ..engine.clock import iso, parse_instant
+from ..engine.deadlines import rounds
 from ..engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, Person, Role, msg
 from ..engine.inbox import INBOX_STATUSES
 from ..engine.messages import not_awaited
@@ -412,6 +413,13 @@ class CaseView:
     def deadlines(self) -> list[dict]:
         """The case's limits, each with its Chinese name (`label`)."""
         return [dict(d, label=self.limit_label(d["name"], d["unit"], d["amount"])) for d in self.summary["deadlines"]]
+
+    def limit_rounds(self) -> list[dict]:
+        """Limits started more than once (promise loops) with their rounds from the event log
+        (engine.deadlines.rounds); the log is read only when there is one."""
+        looped = [d for d in self.summary["deadlines"] if (d.get("round") or 1) > 1]
+        return [dict(rounds(d, self.history), name=d["name"], label=self.limit_label(d["name"], d["unit"], d["amount"]))
+                for d in looped]
 
     def limit_for(self, task: dict) -> dict | None:
         """The limit a task is due by (the running limit with the task's due moment), or the

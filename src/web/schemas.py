@@ -56,6 +56,8 @@ class DeadlineSchema(Schema):
     extended_by = fields.Integer()
     breached_at = fields.String(allow_none=True)
     completed = fields.String(allow_none=True)
+    round = fields.Integer(metadata={"description": "How many times the limit was started for the case: a "
+                                                    "promise renewed each round (1 for a limit started once)."})
 
 
 class AwaitedMessageSchema(Schema):
