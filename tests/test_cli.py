@@ -43,7 +43,7 @@ def test_deploy_start_complete_show_history_replay(run, mini_dir, tmp_path):
 
     tasks = json.loads(run("tasks", "--role", "reception", "--json").output)
     assert set(tasks[0]) == {"task_id", "instance_id", "process_id", "case_number", "task", "name", "role", "form",
-                             "status", "created", "due", "completed", "completed_by", "priority"}
+                             "status", "created", "due", "completed", "completed_by", "priority", "assignee"}
     out = run("--now", "2026-05-06T10:00:00", "complete", tasks[0]["task_id"], "--user", "bob",
               "--data", '{"verdict": "ok"}').output
     assert "completed; case MINI-2026-000001 is running" in out

@@ -137,3 +137,21 @@ def reveal_problems(bpmn_xml: str, forms: dict[str, dict]) -> list[tuple[str, st
                 problems.append((element, f"property '{REVEAL_PROPERTY}' names '{name}', which no form of this "
                                           f"process marks \"{IDENTITY_KEYWORD}\": true; identity fields: {known}"))
     return problems
+
+
+# --- the identity hidden from one named person (hideIdentityFrom) ----------------------------
+# A procedure names the case-data field holding the person id (organisation file, org.py) of
+# the person complained about:  <spiffworkflow:property name="hideIdentityFrom" value="respondent_id"/>
+# on its <bpmn:process>. The user linked to that person never sees the complainant's identity,
+# whatever their roles (`sees_identity`) or tasks (`revealFields`) would show.
+
+HIDE_PROPERTY = "hideIdentityFrom"
+
+
+def hidden_from(meta: dict, case_data: dict, org, login: str | None) -> bool:
+    """True when `login` is the person the case's identity is hidden from."""
+    field = (meta or {}).get("hide_identity_from")
+    if not field or not login or case_data.get(field) in (None, ""):
+        return False
+    person = org.person_of_user(login)
+    return person is not None and str(case_data.get(field)) == person.id

@@ -30,11 +30,12 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from ..handlers import HandlerRegistry
 from . import legal_states
 from .calendar import CalendarError, ReceptionHours
-from .confidentiality import reveal_problems
+from .confidentiality import HIDE_PROPERTY, reveal_problems
 from .dmn_checks import DmnFiles
 from .forms import fact_problems
 from .graph_checks import GraphChecks, form_fields, script_names
 from .limit_checks import TimeLimitChecks
+from .org import ASSIGN_PROPERTY, AssignRule
 from .problems import Problem, ordered
 from .expressions import (ExpressionRefused, check_expression,
                           check_script, names_used)
@@ -117,7 +118,7 @@ def collect_files(paths) -> tuple[list[Path], list[Path], list[Problem]]:
 class _FileChecker(TimeLimitChecks, GraphChecks):
     """Checks one BPMN file and builds its packages."""
 
-    def __init__(self, path: Path, dmn_files: list[Path], dmn: DmnFiles, handlers: HandlerRegistry):
+    def __init__(self, path: Path, dmn_files: list[Path], dmn: DmnFiles, handlers: HandlerRegistry, org=None):
         self.path = path
         self.file = str(path)
         self.dir = path.parent
@@ -129,6 +130,8 @@ class _FileChecker(TimeLimitChecks, GraphChecks):
         self.form_bytes: dict[str, bytes] = {}
         self.called_decisions: set[str] = set()
         self.misnamed_starts: dict[str, int] = {}   # limit name -> problem of its task's unknown handler
+        self.org = org                              # the organisation file, when there is one (org.py)
+        self.assign_rules: dict[str, AssignRule] = {}   # user task id -> its `assignTo`
 
     def problem(self, node, message, *, severity="error", structural=False, follow_on=()) -> int:
         """Record a problem at an element (its id, name and line); returns its index."""
@@ -262,6 +265,15 @@ class _FileChecker(TimeLimitChecks, GraphChecks):
                 lanes[(ref.text or "").strip()] = name
 
         known_names = self.data_names(proc)
+        hide_from = self.properties(proc).get(HIDE_PROPERTY)
+        if hide_from is not None:       # confidentiality.py: the identity hidden from one person
+            if hide_from.strip() not in known_names:
+                self.problem(proc, f"property '{HIDE_PROPERTY}' names '{hide_from.strip()}', which no form field, "
+                                   "handler result or initial data of this process provides; it must be the "
+                                   "case-data field holding the person id (organisation file) of the person "
+                                   "complained about")
+            else:
+                meta["hide_identity_from"] = hide_from.strip()
         self.deadline_starts: set[str] = set()
         self.state_setters: list[tuple] = []     # (node, the `state` expression) of case.set_state
         self.deadline_reminders: set[str] = set()
@@ -417,8 +429,29 @@ class _FileChecker(TimeLimitChecks, GraphChecks):
         if due:
             self.check_code(node, due, names=known_names, what="dueAt expression")
         doc = node.find("bpmn:documentation", NS)
-        return {"name": node.get("name") or node.get("id"), "role": role, "form": form, "due": due,
-                "documentation": (doc.text or "").strip() if doc is not None else None}
+        out = {"name": node.get("name") or node.get("id"), "role": role, "form": form, "due": due,
+               "documentation": (doc.text or "").strip() if doc is not None else None}
+        assign = props.get(ASSIGN_PROPERTY)
+        if assign is not None and self.check_assign(node, assign):
+            out["assign_to"] = assign.strip()
+        return out
+
+    def check_assign(self, node, text) -> bool:
+        """`assignTo` (engine/org.py): its form, and a unit named in it is one of the
+        organisation file's (when that file is there); the field it reads is checked to come
+        from a form before the task with the graph (graph_checks._assign_fields)."""
+        try:
+            rule = AssignRule.parse(text)
+        except ValueError as err:
+            self.problem(node, f"property '{ASSIGN_PROPERTY}': {err}")
+            return False
+        self.assign_rules[node.get("id")] = rule
+        if rule.unit and self.org is not None and rule.unit not in self.org.units:
+            close = difflib.get_close_matches(rule.unit, list(self.org.units), n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            self.problem(node, f"property '{ASSIGN_PROPERTY}': unit '{rule.unit}' is not a unit of the organisation "
+                               f"file {self.org.source}{hint}; units: {', '.join(sorted(self.org.units))}")
+        return True
 
     def check_start_event(self, node, meta):
         props = self.properties(node)
@@ -487,8 +520,9 @@ def _first_line(err) -> str:
     return text.splitlines()[0] if text else err.__class__.__name__
 
 
-def check_paths(paths, handlers: HandlerRegistry) -> CheckResult:
-    """Validate BPMN/DMN files (and the forms and roles they use); build packages if all is well."""
+def check_paths(paths, handlers: HandlerRegistry, org=None) -> CheckResult:
+    """Validate BPMN/DMN files (and the forms and roles they use); build packages if all is well.
+    `org`: the organisation file (engine/org.py) the units named in `assignTo` are checked against."""
     result = CheckResult()
     bpmn_files, dmn_files, problems = collect_files(paths)
     result.problems += problems
@@ -498,7 +532,7 @@ def check_paths(paths, handlers: HandlerRegistry) -> CheckResult:
     result.problems += dmn.problems
     seen_ids: dict[str, str] = {}
     for path in bpmn_files:
-        checker = _FileChecker(path, [d for d in dmn_files if d.parent == path.parent], dmn, handlers)
+        checker = _FileChecker(path, [d for d in dmn_files if d.parent == path.parent], dmn, handlers, org)
         packages = checker.run()
         result.files.append(str(path))
         result.problems += checker.problems

@@ -151,9 +151,23 @@ def _future_values(schema: dict, data: dict, now) -> list[tuple[str, Message]]:
     return out
 
 
-def validate_submission(schema: dict | None, data, form_name: str = "", now=None) -> dict:
+ORG_PERSON = "x-org-person"      # on a string field: a person id of the organisation file (org.py)
+
+
+def _org_people(schema: dict, data: dict, org) -> list[tuple[str, Message]]:
+    """Fields marked `x-org-person` whose value is no person of the organisation file."""
+    marked = [(name, prop) for name, prop in (schema.get("properties") or {}).items()
+              if isinstance(prop, dict) and prop.get(ORG_PERSON) is True and isinstance(data.get(name), str)
+              and data[name] != ""]
+    people = org().people if marked else {}
+    return [(name, msg("not_org_person", field=Field(prop.get("title", name)), value=data[name]))
+            for name, prop in marked if data[name] not in people]
+
+
+def validate_submission(schema: dict | None, data, form_name: str = "", now=None, org=None) -> dict:
     """Check `data` against the form; return it normalised or raise InvalidInput with field errors.
-    `now` (the action's moment) checks the fields marked `x-not-future`."""
+    `now` (the action's moment) checks the fields marked `x-not-future`; `org` (a function giving
+    the organisation, engine/org.py, called only when the form needs it) those marked `x-org-person`."""
     if not isinstance(data, dict):
         raise InvalidInput(msg("not_an_object"))
     if schema is None:
@@ -163,6 +177,8 @@ def validate_submission(schema: dict | None, data, form_name: str = "", now=None
     found = [pair for err in errors for pair in _messages(schema, err)]
     if now is not None:
         found += _future_values(schema, data, now)
+    if org is not None:
+        found += _org_people(schema, data, org)
     # the case's priority: 1, 2 or 3 (engine/priority.py), unless the form's own rule said so already
     found += [p for p in priority_problems(schema, data) if p[0] not in {name for name, _ in found}]
     if found:

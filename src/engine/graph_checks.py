@@ -168,6 +168,7 @@ class GraphChecks(MessageChecks):
         if top_level:
             self._gateways(g, reached)
             self._condition_fields(g, reached)
+            self._assign_fields(g, reached)
             self._unstopped_limits(g, reached)
         for nid in reached:
             if g.tag(nid) in ("subProcess", "transaction"):
@@ -379,6 +380,23 @@ class GraphChecks(MessageChecks):
                 self.problem(f, f"condition '{text}' reads '{name}', which no form before it asks for (it is a field "
                                 f"of the form of {', '.join(where) or 'another task'}, which does not come before "
                                 "this flow)")
+
+    def _assign_fields(self, g, reached):
+        """The case-data field a user task's `assignTo` reads (engine/org.py) is set before the
+        task: by a form on the way to it (or a handler, script or initial data)."""
+        for nid, rule in getattr(self, "assign_rules", {}).items():
+            if not rule.field or nid not in reached or nid not in g.nodes:
+                continue
+            before: dict = {}
+            for f in g.inc[nid]:
+                before |= self._fields_upstream(g, f.get("sourceRef"))
+            if rule.field in before or rule.field in self.other_names:
+                continue
+            where = [quoted(n) for n in g.nodes.values() if rule.field in dict(form_fields(self.node_form(n)))]
+            said = (f"it is a field of the form of {', '.join(where)}, which does not come before this task" if where
+                    else "no form, handler result, DMN output or initial data of this process provides it")
+            self.problem(g.nodes[nid], f"property 'assignTo' reads '{rule.field}', which no form before this task "
+                                       f"asks for ({said})")
 
     # --- limits still running at an end event (warning) --------------------------------
     def _unstopped_limits(self, g, reached):

@@ -17,7 +17,8 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import messages
 from .clock import iso
-from .errors import Conflict, InvalidInput, NotAllowed, NotFound, Person, Role, Term, msg
+from .errors import Conflict, InvalidInput, NotAllowed, NotFound, Person, Term, msg
+from .org import task_refusal
 from .models import AccessLog, Deadline, HumanTask, Instance, InstanceState, ProcessVersion
 from .replay import latest_data
 from .views import task_dict
@@ -53,8 +54,8 @@ class InboxMixin:
         now = self.clock.now()
         deadline_join = and_(Deadline.instance_id == HumanTask.instance_id, Deadline.name == HumanTask.deadline)
 
-        def filtered(q, role):
-            q = q.where(HumanTask.status == "open", HumanTask.role == role)
+        def filtered(q, *owner):        # owner: the role's tasks, or those assigned to the user
+            q = q.where(HumanTask.status == "open", *owner)
             if process_id:
                 q = q.where(HumanTask.process_id == process_id)
             if category:
@@ -70,11 +71,15 @@ class InboxMixin:
             return q
 
         roles = sorted(roles)
-        if not roles:
+        if not roles and not user:
             return InboxPage([], 0, limit, offset)
-        firsts = [filtered(select(HumanTask.id, HumanTask.priority, HumanTask.due_sort), r)
+        # one stream per role (its tasks for no one person), and one of the tasks assigned to
+        # the user whatever their roles (engine/org.py): a task for a person is in their inbox only
+        owners = [(HumanTask.role == r, HumanTask.assignee.is_(None)) for r in roles]
+        owners += [(HumanTask.assignee == user,)] if user else []
+        firsts = [filtered(select(HumanTask.id, HumanTask.priority, HumanTask.due_sort), *owner)
                   .order_by(HumanTask.priority, HumanTask.due_sort, HumanTask.id).limit(offset + limit).subquery()
-                  for r in roles]
+                  for owner in owners]
         merged = union_all(*[select(f.c.id, f.c.priority, f.c.due_sort) for f in firsts]).subquery()
         page_ids = (select(merged.c.id).order_by(merged.c.priority, merged.c.due_sort, merged.c.id)
                     .limit(limit).offset(offset))
@@ -84,7 +89,7 @@ class InboxMixin:
              .outerjoin(Deadline, deadline_join)
              .where(HumanTask.id.in_(page_ids))
              .order_by(HumanTask.priority, HumanTask.due_sort, HumanTask.id))
-        counts = [filtered(select(func.count()).select_from(HumanTask), r).scalar_subquery() for r in roles]
+        counts = [filtered(select(func.count()).select_from(HumanTask), *owner).scalar_subquery() for owner in owners]
         with self.sessions() as s:
             rows = s.execute(q).all()
             total = sum(s.execute(select(*counts)).one())
@@ -151,8 +156,9 @@ class InboxMixin:
         row = s.get(HumanTask, task_id)
         if row is None:
             raise NotFound(msg("no_task", task=task_id))
-        if roles is not None and row.role not in roles:
-            raise NotAllowed(msg("task_role", task=row.name, role=Role(row.role), user=Person(user)))
+        refusal = task_refusal(row, user, roles)     # not the user's role, or for another person
+        if refusal is not None:
+            raise NotAllowed(refusal)
         if row.status != "open":
             said = (msg("task_closed_by", task=row.name, status=Term(row.status), by=Person(row.completed_by),
                         at=row.completed_at) if row.completed_by else

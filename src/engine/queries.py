@@ -6,7 +6,7 @@ raise while these run). `ComplaintService` inherits these methods.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from .deadlines import DeadlineBook, deadline_dict
 from .errors import NotFound
@@ -29,13 +29,16 @@ class CaseQueries:
         return [incident_dict(r) for r in s.execute(q.order_by(Incident.id)).scalars()]
 
     def list_tasks(self, *, role: str | None = None, instance_id: str | None = None,
-                   roles: set[str] | None = None, limit: int = 500) -> list[dict]:
+                   roles: set[str] | None = None, user: str | None = None, limit: int = 500) -> list[dict]:
+        """Open tasks, by priority then due. With `roles` (what a user may do): those roles' tasks
+        for no one person, and with `user` the tasks assigned to that user whatever their role."""
         q = (select(HumanTask, Instance.case_number).join(Instance, Instance.id == HumanTask.instance_id)
              .where(HumanTask.status == "open"))
         if role:
             q = q.where(HumanTask.role == role)
         if roles is not None:
-            q = q.where(HumanTask.role.in_(roles))
+            theirs = and_(HumanTask.role.in_(roles), HumanTask.assignee.is_(None))
+            q = q.where(or_(theirs, HumanTask.assignee == user) if user else theirs)
         if instance_id:
             q = q.where(HumanTask.instance_id == instance_id)
         q = q.order_by(HumanTask.priority, HumanTask.due_sort, HumanTask.created_at, HumanTask.id).limit(limit)

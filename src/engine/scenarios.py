@@ -292,7 +292,7 @@ class _Reader:
         return out
 
     def expect_tasks(self, value, line) -> dict:
-        """{task id: {"role": ..., "due": ...}} — exactly the open tasks."""
+        """{task id: {"role": ..., "due": ..., "assignee": ...}} — exactly the open tasks."""
         if value is None or value == "none":
             return {}
         if isinstance(value, list):
@@ -305,13 +305,15 @@ class _Reader:
             if detail is None:
                 out[task] = {}
             elif isinstance(detail, _Map):
-                self.keys(detail, ("role", "due"), f"task '{ref}'")
+                self.keys(detail, ("role", "due", "assignee"), f"task '{ref}'")
                 out[task] = {}
                 if "role" in detail:
                     out[task]["role"] = self.role(detail["role"], detail.key_lines["role"])
                 if "due" in detail:
                     due = detail["due"]
                     out[task]["due"] = None if due is None else self.moment(due, detail.key_lines["due"], "'due'")
+                if "assignee" in detail:     # the login of the person the task is for; null: the role's
+                    out[task]["assignee"] = None if detail["assignee"] is None else str(detail["assignee"])
             else:
                 out[task] = {"role": self.role(detail, at)}
         return out
@@ -550,6 +552,10 @@ class ScenarioRun:
             if "role" in detail and row["role"] != detail["role"]:
                 raise Unmet(f"expected task {_task_text(task, name)} for role '{detail['role']}', "
                             f"it is for '{row['role']}'", "tasks")
+            if "assignee" in detail and row.get("assignee") != detail["assignee"]:
+                actual = f"assigned to '{row['assignee']}'" if row.get("assignee") else "assigned to no one (its role's)"
+                wanted = f"assigned to '{detail['assignee']}'" if detail["assignee"] else "assigned to no one"
+                raise Unmet(f"expected task {_task_text(task, name)} {wanted}, it is {actual}", "tasks")
             if "due" in detail and _when(row["due"]) != _when(detail["due"]):
                 actual = f"due {_when(row['due'])}" if row["due"] else "has no due time"
                 raise Unmet(f"expected task {_task_text(task, name)} due {_when(detail['due'])}, it is {actual}", "tasks")

@@ -35,6 +35,7 @@ from .expressions import ComplaintScriptEngine
 from .case_services import CaseStarter, DbCaseNumbers, InstanceSummary, LogNotifier
 from .models import NO_DUE, Event, HumanTask, Incident, Instance, InstanceState, ProcessVersion
 from .inbox import InboxMixin
+from .org import task_refusal
 from .priority import case_priority
 from .queries import CaseQueries
 from .views import describe_driver, task_dict
@@ -55,8 +56,11 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
     def __init__(self, database: str | None = None, *, clock: Clock | None = None,
                  handlers: HandlerRegistry | None = None, notifier=None, engine=None,
                  calendar: BusinessCalendar | None = None, handler_timeout: float | None = None,
-                 chain_key: bytes | None = None):
+                 chain_key: bytes | None = None, org=None):
         self.engine = engine or make_engine(database_url(database))
+        # the organisation file (engine/org.py): an Organisation, or a function that loads one
+        # when a task first needs it (default: COMPLAINTFLOW_ORG_FILE, else data/org/demo.toml)
+        self._org = org
         # the key of the event log's HMAC chain: from COMPLAINTFLOW_CHAIN_KEY_FILE (var/chain_key)
         self.chain_key = chain_key if chain_key is not None else load_chain_key(self.engine)
         self.sessions = make_session_factory(self.engine)
@@ -72,6 +76,14 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         # how long a SQLite lease on a case for system work lasts if its worker dies
         self.lease_seconds = max(120.0, 4 * (self.handler_timeout or 30.0))
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    @property
+    def org(self):
+        """The organisation (engine/org.py), read once; OrgFileError when the file is wrong."""
+        from .org import Organisation, load_org
+        if not isinstance(self._org, Organisation):
+            self._org = (self._org or load_org)()
+        return self._org
 
     # --- unit of work -----------------------------------------------------------
     @contextmanager
@@ -125,7 +137,10 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
     # --- deploy -------------------------------------------------------------------
     def validate(self, paths) -> "CheckResult":
         from .definitions import check_paths
-        return check_paths(paths, self.handlers)
+        from .org import org_path
+        # the units `assignTo` names are checked against the organisation file, when there is one
+        org = self.org if self._org is not None or org_path().is_file() else None
+        return check_paths(paths, self.handlers, org)
 
     def deploy(self, paths) -> list[DeployResult]:
         result = self.validate(paths)
@@ -235,7 +250,8 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
     def _intake(self, pv, data) -> dict:
         from .forms import validate_submission
         form = pv.meta.get("start_form")
-        return validate_submission(pv.forms.get(form) if form else None, data, form or "", now=self.clock.now())
+        return validate_submission(pv.forms.get(form) if form else None, data, form or "", now=self.clock.now(),
+                                   org=lambda: self.org)
 
     def complete_task(self, task_id: str, actor: str, data: dict, *, roles: set[str] | None = None,
                       expected_version: int | None = None) -> ActionResult:
@@ -265,8 +281,9 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
             raise _already_completed(row)
         if row.status != "open":
             raise Conflict(msg("task_not_open", task=row.name, id=task_id, status=Term(row.status)))
-        if roles is not None and row.role not in roles:
-            raise NotAllowed(msg("task_role", task=row.name, role=Role(row.role), user=Person(actor)))
+        refusal = task_refusal(row, actor, roles)      # not the user's role, or for another person
+        if refusal is not None:
+            raise NotAllowed(refusal)
         if row.claimed_by and row.claimed_by != actor:
             raise Conflict(msg("task_claimed", task=row.name, by=Person(row.claimed_by), at=row.claimed_at),
                            by=row.claimed_by, at=row.claimed_at)
@@ -279,7 +296,8 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         from .forms import validate_submission
         from .review.facts import record_facts
         form = pv.meta["tasks"].get(row.task_spec, {}).get("form")
-        data = validate_submission(pv.forms.get(form) if form else None, data, form or "", now=now)
+        data = validate_submission(pv.forms.get(form) if form else None, data, form or "", now=now,
+                                   org=lambda: self.org)
         steplog = runtime.StepLog()
         with engine_context(now, ids):
             wf.script_engine = self._engine(s, inst, steplog)
@@ -354,7 +372,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
                                  user=Person(actor)))
         data = payload
         for form in dict.fromkeys(e.form for e in matching if e.form):    # each declared form once
-            data = validate_submission(case.pv.forms.get(form), data, form, now=now)
+            data = validate_submission(case.pv.forms.get(form), data, form, now=now, org=lambda: self.org)
             record_facts(s, case.inst, case.pv.forms.get(form), data, now)
         steplog = runtime.StepLog()
         try:
@@ -514,10 +532,26 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
                             created_at=now, deadline=runtime.deadline_name(meta.get("due")), category=inst.category,
                             priority=case_priority(task.data))
             _set_due(row, runtime.evaluate_due(wf, task, meta.get("due")))
+            if meta.get("assign_to"):       # a task for one person (engine/org.py)
+                self._assign(s, inst, row, meta["assign_to"], task.data, now)
             s.add(row)
             still_open.append(row)
         still_open.sort(key=lambda r: (r.created_at, r.task_spec))
         return [task_dict(r) for r in still_open]
+
+    def _assign(self, s, inst, row, rule, data, now) -> None:
+        """Give a new task to the person its `assignTo` names (the login in `row.assignee`).
+        When there is no such person, or they have no login, the task stays with its lane's
+        role; either way the case's log says so (a `task_assigned` event)."""
+        from .org import AssignRule, Unassignable
+        payload = {"task": row.task_spec, "name": row.name, "assign_to": rule}
+        try:
+            person, row.assignee = AssignRule.parse(rule).resolve(self.org, data)
+            payload |= {"assignee": row.assignee, "person": person.id, "person_name": person.name}
+        except Unassignable as err:
+            payload |= {"assignee": None, "reason": err.reason}
+        EventWriter.for_instance(s, inst, self.chain_key).append(
+            step=inst.step_count, kind="task_assigned", at=now, actor="system", task_id=row.id, payload=payload)
 
     def replay(self, instance_id: str, *, until: int | None = None):
         from .replay import replay_instance

@@ -15,7 +15,8 @@ def task_dict(t: HumanTask) -> dict:
     return {"task_id": t.id, "instance_id": t.instance_id, "process_id": t.process_id, "task": t.task_spec,
             "name": t.name, "role": t.role, "form": t.form, "status": t.status, "created": iso(t.created_at),
             "due": iso(t.due_at), "completed": iso(t.completed_at), "completed_by": t.completed_by,
-            "claimed_by": t.claimed_by, "priority": t.priority}
+            "claimed_by": t.claimed_by, "priority": t.priority,
+            "assignee": t.assignee}
 
 
 def incident_dict(r: Incident) -> dict:

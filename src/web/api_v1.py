@@ -348,7 +348,7 @@ def start_case(process_id):
 def list_tasks():
     args = query(S.TaskQuery)
     mine = roles() if not args.get("role") else roles() & {args["role"]}
-    tasks = svc().list_tasks(roles=mine, limit=args["limit"]) if mine else []
+    tasks = svc().list_tasks(roles=mine, user=caller().actor, limit=args["limit"]) if mine else []
     return answer(S.TaskList, {"tasks": tasks})
 
 
@@ -366,6 +366,7 @@ def read_task(task_id):
 
 def _claim_or_release(task_id, action):
     from .pages import hide
+    _task(task_id, "claim_task")     # not the token's: 404, or 403 for a task given to one person
     try:
         return answer(S.TaskDetail, action(task_id, caller().actor, roles=roles()))
     except (NotAllowed, NotFound) as err:

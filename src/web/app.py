@@ -177,6 +177,7 @@ def create_app(service: ComplaintService | None = None, *, users: UserDirectory 
         from ..engine.sms import notifier_from_env     # SMS when COMPLAINTFLOW_SMS_URL is set, else the log
         service = ComplaintService(notifier=notifier_from_env())
     users = users or load_users(known_roles=set(roles) or None)
+    check_org(service, users)         # the organisation file: refused at start when it is wrong
     ctx = WebContext(service, users, roles, settings, WebSessions(service, users))
     app.extensions["complaintflow"] = ctx
 
@@ -241,6 +242,16 @@ def create_app(service: ComplaintService | None = None, *, users: UserDirectory 
     app.register_blueprint(review)
     install_sign_in_limits(app, ctx, settings)
     return app
+
+
+def check_org(service, users) -> None:
+    """The service's organisation file (engine/org.py) read and checked, its people's logins
+    against the users file: OrgFileError (one line per entry at fault) when it is wrong."""
+    from ..engine.org import OrgFileError, users_problems
+    from .users import DEMO_USERS
+    problems = users_problems(service.org, set(users.users), users.source, Path(users.source) == DEMO_USERS)
+    if problems:
+        raise OrgFileError(problems)
 
 
 def _refuse_nul() -> None:

@@ -65,7 +65,9 @@ class Ctx:
         if self._service is None:
             from ..engine.sms import notifier_from_env     # SMS when COMPLAINTFLOW_SMS_URL is set, else the log
             clock = FixedClock(self.now) if self.now else None
-            self._service = ComplaintService(self.db, clock=clock, notifier=notifier_from_env())
+            # the organisation file (tasks for a person), read and checked when a task first needs it
+            self._service = ComplaintService(self.db, clock=clock, notifier=notifier_from_env(),
+                                             org=_lazy(".cli_org", "checked_org"))
         return self._service
 
 
@@ -237,11 +239,17 @@ def start(obj, process_id, data, user, version, as_json):
 @cli.command()
 @click.option("--role")
 @click.option("--instance", "instance_id")
+@click.option("--user", help="Only what this user of the users file may do: their roles' tasks for no one "
+                             "person, and the tasks assigned to them.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def tasks(obj, role, instance_id, as_json):
+def tasks(obj, role, instance_id, user, as_json):
     """Open human tasks, soonest due first."""
-    rows = obj.reads().list_tasks(role=role, instance_id=instance_id)
+    if user:
+        rows = obj.service.list_tasks(role=role, instance_id=instance_id, user=user,
+                                      roles=_roles_of(user, "leave out --user to list every task"))
+    else:
+        rows = obj.reads().list_tasks(role=role, instance_id=instance_id)
     emit(dump("task", rows, many=True) if as_json else rows, as_json, _print_tasks)
 
 
@@ -348,14 +356,7 @@ def retry(obj, ref, user, as_json):
 def message(obj, ref, name, data, user, as_json):
     """Deliver a BPMN message to a waiting case (see `show` for the messages it waits for)."""
     instance_id = obj.service.resolve_case(ref)
-    roles = None
-    if user:
-        from .users import load_users
-        known = load_users(os.environ.get("COMPLAINTFLOW_USERS_FILE") or None).get(user)
-        if known is None:
-            raise NotAllowed(f"user '{user}' is not in the users file (COMPLAINTFLOW_USERS_FILE); "
-                             "leave out --user to record the message as an operator")
-        roles = set(known.roles)
+    roles = _roles_of(user, "leave out --user to record the message as an operator") if user else None
     result = obj.service.send_message(instance_id, name, read_data(data), user or "cli", roles=roles)
     emit(result.__dict__, as_json, lambda r: click.echo(f"delivered; case is {r['status']}"))
 
@@ -507,13 +508,23 @@ def serve(obj, host, port, tick_seconds, no_deploy):
 
 
 
+def _roles_of(user: str, hint: str) -> set[str]:
+    """The roles of a user of the users file (COMPLAINTFLOW_USERS_FILE, else the demo users)."""
+    from .users import load_users
+    known = load_users(os.environ.get("COMPLAINTFLOW_USERS_FILE") or None).get(user)
+    if known is None:
+        raise NotAllowed(f"user '{user}' is not in the users file (COMPLAINTFLOW_USERS_FILE); {hint}")
+    return set(known.roles)
+
+
 def _print_tasks(rows, indent=""):
     if not rows:
         click.echo(f"{indent}(no open tasks)")
     for t in rows:
         case = t.get("case_number") or ""
         mark = f"P{t['priority']}  " if t.get("priority") in (1, 2) else ""     # urgent / priority cases first
-        click.echo(f"{indent}{t['task_id']}  {mark}{t['name']}  [{t['role']}]  {case}  due {_t(t['due'])}")
+        person = f"  for {t['assignee']}" if t.get("assignee") else ""      # a task for one person (org.py)
+        click.echo(f"{indent}{t['task_id']}  {mark}{t['name']}  [{t['role']}]{person}  {case}  due {_t(t['due'])}")
 
 
 def _print_incidents(rows, indent=""):
@@ -548,6 +559,7 @@ _Group.lazy.update({
     "hash-password": ".cli_design:hash_password_cmd",
     "stats": ".cli_stats:stats_cmd",               # docs/statistics.md
     "export": ".cli_export:export_cmd",            # the dossier, 归档
+    "org": ".cli_org:org_cmd",                     # the organisation file (tasks for a person)
     "test": ".cli_scenarios:test_cmd",             # designers' scenario files
     "whatif": ".cli_whatif:whatif_cmd",            # a candidate against past cases
     "diff": ".cli_whatif:diff_cmd",                # a candidate against deployed versions

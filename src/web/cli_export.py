@@ -31,6 +31,8 @@ def export_cmd(obj, ref, pdf_path, html_path, user, show_identity, no_verify):
     if not pdf_path and not html_path:
         raise InvalidInput("name at least one output: --pdf FILE and/or --html FILE")
     service = obj.service
+    if show_identity and user != "cli":
+        _refuse_the_person_complained_about(service, ref, user)
     doc = dossier.build(service, ref, may_see_identity=show_identity, exported_by=user,
                         names=_names(), roles=load_roles() or None, verify=not no_verify)
     html = dossier.render_html(doc)
@@ -45,6 +47,17 @@ def export_cmd(obj, ref, pdf_path, html_path, user, show_identity, no_verify):
     v = doc["verification"]
     state = "not verified" if v is None else ("consistent" if v["consistent"] else "INCONSISTENT")
     click.echo(f"case {doc['number']}: {len(doc['history'])} event(s), chain head {doc['head']['seq']}, {state}")
+
+
+def _refuse_the_person_complained_about(service, ref, user):
+    """--show-identity for the person the procedure hides the complainant from (`hideIdentityFrom`,
+    docs/process-design.md): refused, nothing written."""
+    from ..engine.confidentiality import hidden_from
+    from ..engine.errors import NotAllowed
+    detail = service.case_detail(ref)
+    if hidden_from(detail["meta"], detail["data"], service.org, user):
+        raise NotAllowed(f"the complainant's identity in case {ref} is hidden from {user}, the person complained "
+                         "about (hideIdentityFrom); export without --show-identity")
 
 
 def _names():

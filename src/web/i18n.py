@@ -34,6 +34,12 @@ TEXT = {
                         "P1 urgent: a direct or widespread complaint, listed before every other task whatever its due time."),
     "priority_2_note": ("P2 优先：排在一般待办之前（不论期限先后），急件之后。",
                         "P2 priority: listed before normal tasks whatever their due time, after urgent ones."),
+    "assigned_to_me": ("指派给我", "Assigned to me"),
+    "assigned_to_me_note": ("流程指定由您本人办理的任务（如隔级上级、单位负责人），同角色的其他人看不到。",
+                            "A task the procedure gives to you in person (a superior, a unit's head); others "
+                            "holding its role do not see it."),
+    "assigned_to": ("指派给", "Assigned to"),
+    "not_assigned": ("未能指派", "Not assigned"),
     "filter": ("筛选", "Filter"),
     "case_number": ("编号", "Case"),
     "task": ("任务", "Task"),

@@ -19,7 +19,8 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 from werkzeug.datastructures import MultiDict
 
 from ..engine import drawing, legal_states
-from ..engine.confidentiality import identity_fields, identity_values, may_see_identity, redact, revealed_fields
+from ..engine.confidentiality import (hidden_from, identity_fields, identity_values, may_see_identity, redact,
+                                      revealed_fields)
 from ..engine.clock import iso, parse_instant
 from ..engine.deadlines import rounds
 from ..engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, Person, Role, msg
@@ -255,6 +256,7 @@ def release(task_id):
 
 
 def _claim_or_release(task_id, action, done_key):
+    _task_for_me(task_id, "claim_task")      # not the user's: 404, or 403 for a task given to a colleague
     try:
         action(task_id, g.user.login, roles=my_roles())
         flash(t(done_key), "ok")
@@ -278,7 +280,7 @@ class CaseView:
         reviewer's reading is still logged), and the summary only when a page shows it."""
         self.ref, self.action = ref, action
         self.reviewing = is_reviewer()
-        if task is not None and task["role"] in my_roles() and not self.reviewing:
+        if task is not None and _mine(task) and not self.reviewing:
             self.id = task["instance_id"]
             return
         self.id = self.summary["instance_id"]
@@ -288,7 +290,8 @@ class CaseView:
         if self.reviewing:          # reads every case, and every reading is on record
             svc().log_access(g.user.login, action, self.summary.get("case_number") or self.id, True, "compliance review")
         elif not (my_roles() & task_roles or my_roles() & {self.meta.get("start_role")} or self.messages
-                  or my_roles() & self.recorded_in):
+                  or my_roles() & self.recorded_in or any(t.get("assignee") == g.user.login for t in
+                                                          self.summary["open_tasks"] + self.summary["completed_tasks"])):
             hide("case", action, self.summary.get("case_number") or self.id,
                  f"no role of {g.user.login} ({', '.join(sorted(my_roles()))}) works on this case")
 
@@ -332,7 +335,14 @@ class CaseView:
 
     @cached_property
     def sees_identity(self) -> bool:
-        return may_see_identity(my_roles(), g.ctx.roles, self.detail["data"], self.meta.get("start_role"))
+        return (may_see_identity(my_roles(), g.ctx.roles, self.detail["data"], self.meta.get("start_role"))
+                and not self.identity_withheld)
+
+    @cached_property
+    def identity_withheld(self) -> bool:
+        """The user is the person the procedure hides the complainant's identity from
+        (`hideIdentityFrom`, the person complained about): no role or task shows it to them."""
+        return hidden_from(self.meta, self.detail["data"], svc().org, g.user.login)
 
     @cached_property
     def secrets(self) -> set:
@@ -358,13 +368,21 @@ class CaseView:
     def reveal(self, task: dict):
         """Identity fields the task's BPMN grants (`revealFields`) to the user holding it:
         shown on this task's page, every showing logged."""
-        shown = set() if self.sees_identity else revealed_fields(self.detail["bpmn_xml"], task, self.detail["data"],
+        shown = set() if self.sees_identity or self.identity_withheld else revealed_fields(self.detail["bpmn_xml"], task, self.detail["data"],
                                                                  self.hidden, g.user.login)
         if shown:
             self.hidden = self.hidden - shown
             self.secrets = identity_values(self.detail["data"], self.hidden)
             svc().log_access(g.user.login, "reveal_identity", self.summary.get("case_number") or self.id, True,
                              f"task '{task['name']}' ({task['task']}) shows {', '.join(sorted(shown))}")
+
+    def assignment(self, task: dict) -> dict | None:
+        """For a task its procedure gives to one person (`assignTo`, engine/org.py): the case log's
+        `task_assigned` event of it — to whom (`assignee`), or why to no one (`reason`)."""
+        if not (self.meta["tasks"].get(task["task"]) or {}).get("assign_to"):
+            return None
+        found = [e["payload"] for e in self.history if e["kind"] == "task_assigned" and e["task_id"] == task["task_id"]]
+        return found[-1] if found else None
 
     def mask(self, value):
         if self.sees_identity or not self.hidden:
@@ -533,14 +551,23 @@ def message_page(ref, name):
 
 # --- tasks ---------------------------------------------------------------------------------
 
+def _mine(task: dict) -> bool:
+    """A task the user may work on: assigned to them, or their role's and assigned to nobody."""
+    return task["assignee"] == g.user.login if task.get("assignee") else task["role"] in my_roles()
+
+
 def _task_for_me(task_id, action):
     try:
         task = svc().get_task(task_id)
     except NotFound as err:
         hide("task", action, task_id, str(err))
-    if task["role"] not in my_roles():
-        hide("task", action, task_id,
-             f"task '{task['name']}' is for role '{task['role']}', which {g.user.login} does not hold")
+    if task.get("assignee") and not _mine(task) and task["role"] in my_roles():
+        # a task of the user's role that the procedure gave to one colleague: say so (403)
+        refuse(action, task_id, msg("task_assigned", task=task["name"], assignee=Person(task["assignee"]),
+                                    user=Person(g.user.login)))
+    if not _mine(task):
+        hide("task", action, task_id, f"task '{task['name']}' is assigned to {task['assignee']}" if task.get("assignee")
+             else f"task '{task['name']}' is for role '{task['role']}', which {g.user.login} does not hold")
     return task
 
 

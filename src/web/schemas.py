@@ -26,6 +26,9 @@ class TaskSchema(Schema):
     completed_by = fields.String(allow_none=True)
     priority = fields.Integer(metadata={"description": "The case's priority: 1 urgent (急), 2 priority (优先), "
                                                        "3 normal; lists put 1 first, then by due time."})
+    assignee = fields.String(allow_none=True, metadata={
+        "description": "The login of the one person the task is for (the procedure's `assignTo`: a superior, a "
+                       "unit's head); only they may claim or complete it. null: any holder of `role`."})
 
 
 class IncidentSchema(Schema):

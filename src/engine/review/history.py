@@ -217,6 +217,9 @@ class _Reader:
                      for n, c in (p.get("changes") or {}).items()]
             sentence = "按新公布的节假日安排重新计算时限：" + "；".join(moved) if moved else "重新计算了时限"
             updates = {"deadlines": p.get("deadlines")} if p.get("deadlines") is not None else {}
+        elif kind == "task_assigned":       # a task for one person (engine/org.py)
+            sentence = (f"「{p.get('name')}」指派给{p.get('person_name') or p.get('assignee')}（{p.get('assignee')}）"
+                        if p.get("assignee") else f"「{p.get('name')}」{p.get('reason')}，由所在角色办理")
         elif kind == "event_unhandled":
             sentence = f"发出的事件「{p.get('name') or p.get('event')}」无环节等待，未产生作用"
         else:
