@@ -149,6 +149,21 @@ def open_task(service, instance_id, task):
     return rows[0]
 
 
+def complete_open(service, case, task, data, user):
+    """Complete the case's open task `task` (its id in the BPMN) as `user`."""
+    return service.complete_task(open_task(service, case.instance_id, task)["task_id"], user, data)
+
+
+def open_task_roles(service, case) -> dict:
+    """The case's open tasks: {task id in the BPMN: role}."""
+    return {t["task"]: t["role"] for t in service.list_tasks(instance_id=case.instance_id)}
+
+
+def case_limits(service, case) -> dict:
+    """The case's time limits by name, as `show` gives them."""
+    return {d["name"]: d for d in service.show(case.instance_id)["deadlines"]}
+
+
 def first_scheduler_tick(service, arrived, nothing: str) -> None:
     """Run the scheduler of `serve` (its first tick runs at once) until `arrived` is set by
     what that tick sent; fails saying `nothing` if it is not set within a minute."""

@@ -15,7 +15,7 @@ from complaintflow.engine.clock import parse_instant
 from complaintflow.engine.errors import InvalidInput, NotAllowed
 from complaintflow.web.app import create_app, load_roles
 from complaintflow.web.users import DEMO_USERS, load_users
-from conftest import PROCESSES, open_task
+from conftest import PROCESSES, case_limits, complete_open, open_task, open_task_roles
 from webapp import sign_in
 
 PROCESS = "employee_internal"
@@ -38,18 +38,6 @@ def start(us, clock, moment=None, **overrides):
     return us.start(PROCESS, dict(INTAKE, **overrides), "hr_admin")
 
 
-def do(us, case, task, data, user):
-    return us.complete_task(open_task(us, case.instance_id, task)["task_id"], user, data)
-
-
-def open_tasks(us, case):
-    return {t["task"]: t["role"] for t in us.list_tasks(instance_id=case.instance_id)}
-
-
-def limits(us, case):
-    return {d["name"]: d for d in us.show(case.instance_id)["deadlines"]}
-
-
 def at(clock, moment):
     clock.set(parse_instant(moment))
 
@@ -59,7 +47,7 @@ def at(clock, moment):
 def test_the_intake_forms_example_starts_a_case_that_hr_resources_investigates(us, clock, notifier):
     case = start(us, clock)
     assert case.case_number == "YG-2026-000001"
-    assert open_tasks(us, case) == {"investigate_hr": "hr_resources"}      # not economic: 人力资源部
+    assert open_task_roles(us, case) == {"investigate_hr": "hr_resources"}      # not economic: 人力资源部
     (ack,) = notifier.sent
     assert ack["kind"] == "acknowledgement" and ack["to"] == INTAKE["contact"]
     assert "YG-2026-000001" in ack["message"] and "迅捷、保密、客观" in ack["message"]
@@ -68,7 +56,7 @@ def test_the_intake_forms_example_starts_a_case_that_hr_resources_investigates(u
 
 def test_an_economic_matter_goes_to_finance_audit(us, clock):
     case = start(us, clock, economic=True)
-    assert open_tasks(us, case) == {"investigate_finance": "finance_audit"}
+    assert open_task_roles(us, case) == {"investigate_finance": "finance_audit"}
 
 
 def test_a_real_name_complaint_without_who_and_how_is_refused_in_chinese_and_nothing_is_stored(us, clock, notifier):
@@ -95,21 +83,21 @@ def test_an_anonymous_complaint_is_recorded_as_not_accepted_and_closed(us, clock
     case = us.start(PROCESS, dict(anonymous, anonymous=True), "hr_admin")
     shown = us.show(case.instance_id)
     assert shown["legal_state"] == "anonymous_not_accepted" and shown["status"] == "completed"
-    assert open_tasks(us, case) == {} and shown["deadlines"] == [] and notifier.sent == []
+    assert open_task_roles(us, case) == {} and shown["deadlines"] == [] and notifier.sent == []
     names = json.loads((PROCESSES / "legal_states.json").read_text(encoding="utf-8"))
     assert names["anonymous_not_accepted"]["zh"] == "匿名投诉不予受理"
 
 
 def test_a_ruling_without_its_conclusion_is_refused_and_nothing_moves(us, clock):
     case = start(us, clock)
-    do(us, case, "investigate_hr", INVESTIGATED, "hr_resources")
+    complete_open(us, case, "investigate_hr", INVESTIGATED, "hr_resources")
     before = us.show(case.instance_id)
     with pytest.raises(InvalidInput) as err:
-        do(us, case, "rule", {"ruling": "待定", "ruling_outcome": "maybe"}, "sales_director")
+        complete_open(us, case, "rule", {"ruling": "待定", "ruling_outcome": "maybe"}, "sales_director")
     assert "ruling_outcome" in err.value.field_texts("zh")
     after = us.show(case.instance_id)
-    assert after["row_version"] == before["row_version"] and limits(us, case)["ruling"]["status"] == "open"
-    assert open_tasks(us, case) == {"rule": "skip_level_superior"}
+    assert after["row_version"] == before["row_version"] and case_limits(us, case)["ruling"]["status"] == "open"
+    assert open_task_roles(us, case) == {"rule": "skip_level_superior"}
 
 
 # --- the unit's head investigates, the superior two levels up rules (第七条, 第八条第2项) -------------
@@ -127,13 +115,13 @@ def test_each_task_goes_to_the_one_person_the_organisation_names(us, clock, comp
     case = start(us, clock, complainant_id=complainant, economic=economic)
     task = "investigate_finance" if economic else "investigate_hr"
     assert assignee(us, case, task) == investigator
-    do(us, case, task, INVESTIGATED, investigator)
+    complete_open(us, case, task, INVESTIGATED, investigator)
     assert assignee(us, case, "rule") == superior
 
 
 def test_only_the_superior_two_levels_up_sees_and_may_give_the_ruling(us, clock):
     case = start(us, clock)
-    do(us, case, "investigate_hr", INVESTIGATED, "hr_resources")
+    complete_open(us, case, "investigate_hr", INVESTIGATED, "hr_resources")
     rule = open_task(us, case.instance_id, "rule")["task_id"]
     superiors = {"skip_level_superior"}
     assert rule in {t["task_id"] for t in us.list_tasks(roles=superiors, user="sales_director")}
@@ -144,7 +132,7 @@ def test_only_the_superior_two_levels_up_sees_and_may_give_the_ruling(us, clock)
     assert "sales_director" in str(err.value) or "刘总监" in str(err.value)
     assert us.show(case.instance_id)["row_version"] == before
     us.complete_task(rule, "sales_director", RULED, roles=superiors)
-    assert open_tasks(us, case) == {"feedback": "hr_admin"}
+    assert open_task_roles(us, case) == {"feedback": "hr_admin"}
 
 
 # --- legal states: the complainant who accepts must comply (第八条第2项、第3项) --------------------
@@ -152,10 +140,10 @@ def test_only_the_superior_two_levels_up_sees_and_may_give_the_ruling(us, clock)
 @pytest.mark.parametrize("accepts, state", [("yes", "ruling_binding"), ("no", "ruling_not_accepted")])
 def test_whether_the_complainant_accepts_the_ruling_is_the_cases_legal_state(us, clock, accepts, state):
     case = start(us, clock)
-    do(us, case, "investigate_hr", INVESTIGATED, "hr_resources")
-    do(us, case, "rule", RULED, "sales_director")
-    assert open_tasks(us, case) == {"feedback": "hr_admin"}
-    do(us, case, "feedback", {"feedback_way": "interview", "feedback_note": "已告知", "complainant_accepts": accepts},
+    complete_open(us, case, "investigate_hr", INVESTIGATED, "hr_resources")
+    complete_open(us, case, "rule", RULED, "sales_director")
+    assert open_task_roles(us, case) == {"feedback": "hr_admin"}
+    complete_open(us, case, "feedback", {"feedback_way": "interview", "feedback_note": "已告知", "complainant_accepts": accepts},
        "hr_admin")
     shown = us.show(case.instance_id)
     assert shown["legal_state"] == state and shown["status"] == "completed"
@@ -163,21 +151,21 @@ def test_whether_the_complainant_accepts_the_ruling_is_the_cases_legal_state(us,
 
 def test_an_accepted_mediation_binds_and_a_refused_one_goes_to_the_superior(us, clock):
     agreed = start(us, clock, handling="mediation")
-    assert open_tasks(us, agreed) == {"mediate": "hr_admin"}
-    do(us, agreed, "mediate", dict(MEDIATED, mediation_outcome="accepted"), "hr_admin")
+    assert open_task_roles(us, agreed) == {"mediate": "hr_admin"}
+    complete_open(us, agreed, "mediate", dict(MEDIATED, mediation_outcome="accepted"), "hr_admin")
     assert us.show(agreed.instance_id)["legal_state"] == "mediation_agreed"
     assert us.show(agreed.instance_id)["status"] == "completed"
     refused = start(us, clock, handling="mediation")
-    do(us, refused, "mediate", dict(MEDIATED, mediation_outcome="not_accepted"), "hr_admin")
+    complete_open(us, refused, "mediate", dict(MEDIATED, mediation_outcome="not_accepted"), "hr_admin")
     assert us.show(refused.instance_id)["legal_state"] is None
-    assert open_tasks(us, refused) == {"investigate_hr": "hr_resources"}
-    assert limits(us, refused)["mediation"]["status"] == "met" and limits(us, refused)["ruling"]["status"] == "open"
+    assert open_task_roles(us, refused) == {"investigate_hr": "hr_resources"}
+    assert case_limits(us, refused)["mediation"]["status"] == "met" and case_limits(us, refused)["ruling"]["status"] == "open"
 
 
 def test_an_untrue_complaint_is_reported_for_the_complainants_penalty(us, clock, notifier):
     case = start(us, clock)
-    do(us, case, "investigate_hr", dict(INVESTIGATED, substantiated="no"), "hr_resources")
-    do(us, case, "rule", {"ruling": "投诉人捏造事实", "ruling_outcome": "untrue"}, "sales_director")
+    complete_open(us, case, "investigate_hr", dict(INVESTIGATED, substantiated="no"), "hr_resources")
+    complete_open(us, case, "rule", {"ruling": "投诉人捏造事实", "ruling_outcome": "untrue"}, "sales_director")
     (penalty,) = [n for n in notifier.sent if n["kind"] == "staff"]
     assert penalty["to"] == "role:hr_resources" and "予以处罚" in penalty["message"]      # 第四条
 
@@ -194,7 +182,7 @@ def test_an_untrue_complaint_is_reported_for_the_complainants_penalty(us, clock,
 @pytest.mark.parametrize("handling, limit", [("ruling", "ruling"), ("mediation", "mediation")])
 def test_fifteen_days_end_on_a_working_day(us, clock, received, last_day, provisional, handling, limit):
     case = start(us, clock, received, handling=handling)
-    record = limits(us, case)[limit]
+    record = case_limits(us, case)[limit]
     assert (record["unit"], record["amount"]) == ("days", 15)
     assert record["last_day"] == last_day and record["provisional"] is provisional
 
@@ -208,26 +196,26 @@ def test_a_late_ruling_is_told_to_hr_admin_once_however_late_the_superior_receiv
     us.tick()
     (late,) = [n for n in notifier.sent if n["kind"] == "staff"]
     assert late["to"] == "role:hr_admin" and "十五日内未做出裁决" in late["message"] and "2026-10-08" in late["message"]
-    assert limits(us, case)["ruling"]["status"] == "breached"
+    assert case_limits(us, case)["ruling"]["status"] == "breached"
     at(clock, "2026-10-12T10:00:00+08:00")
-    do(us, case, "investigate_hr", INVESTIGATED, "hr_resources")     # reaches the superior after the limit
+    complete_open(us, case, "investigate_hr", INVESTIGATED, "hr_resources")     # reaches the superior after the limit
     at(clock, "2026-10-13T10:00:00+08:00")
     us.tick()
     assert len([n for n in notifier.sent if n["kind"] == "staff"]) == 1
-    assert open_tasks(us, case) == {"rule": "skip_level_superior"}
+    assert open_task_roles(us, case) == {"rule": "skip_level_superior"}
 
 
 def test_a_mediation_not_made_in_fifteen_days_goes_to_a_ruling_counted_from_then(us, clock, notifier):
     case = start(us, clock, "2026-04-19T10:00:00+08:00", handling="mediation")
     at(clock, "2026-05-06T23:59:00+08:00")
     us.tick()
-    assert open_tasks(us, case) == {"mediate": "hr_admin"}
+    assert open_task_roles(us, case) == {"mediate": "hr_admin"}
     at(clock, "2026-05-07T00:00:00+08:00")
     us.tick()
-    assert open_tasks(us, case) == {"investigate_hr": "hr_resources"}
+    assert open_task_roles(us, case) == {"investigate_hr": "hr_resources"}
     told = [n for n in notifier.sent if n["kind"] == "complainant"]
     assert len(told) == 1 and told[0]["to"] == INTAKE["contact"] and "未能在十五日内做出调解" in told[0]["message"]
-    record = limits(us, case)
+    record = case_limits(us, case)
     assert record["mediation"]["status"] == "breached" and record["ruling"]["last_day"] == "2026-05-22"
 
 
