@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import (JSON, DateTime, ForeignKey, Index, Integer, String, Text,
-                        TypeDecorator, UniqueConstraint, false)
+from sqlalchemy import (JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
+                        TypeDecorator, UniqueConstraint, false, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -30,7 +30,26 @@ class UTCDateTime(TypeDecorator):
         return None if value is None else value.replace(tzinfo=timezone.utc)
 
 
+class HashBytes(TypeDecorator):
+    """A SHA-256 or HMAC-SHA256 digest: 64 hex characters to Python, its 32 bytes in the database
+    (schema 0009: half the room, three of them on every event). On SQLite the column keeps its
+    declared text type (SQLite stores the bytes as they are) and rows written before 0009 keep
+    their hex text; both read back as hex."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else bytes.fromhex(value)
+
+    def process_result_value(self, value, dialect):
+        return value if value is None or isinstance(value, str) else bytes(value).hex()
+
+
 NO_DUE = datetime(9999, 12, 31, tzinfo=timezone.utc)
+
+# the inbox indexes hold open tasks only (schema 0009): closed tasks take no room in them
+OPEN_ONLY = {"sqlite_where": text("status = 'open'"), "postgresql_where": text("status = 'open'")}
 
 
 class Base(DeclarativeBase):
@@ -75,12 +94,14 @@ class Instance(Base):
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    process_id: Mapped[str] = mapped_column(String(100), index=True)
+    # process_id and category are read through (process_id, received_at), (process_id,
+    # case_number) and (category, received_at); their own indexes went in schema 0009
+    process_id: Mapped[str] = mapped_column(String(100))
     version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
     version: Mapped[int] = mapped_column(Integer)                 # the process version number
     status: Mapped[str] = mapped_column(String(20))               # running | incident | completed
     case_number: Mapped[str | None] = mapped_column(String(50))
-    category: Mapped[str | None] = mapped_column(String(100), index=True)
+    category: Mapped[str | None] = mapped_column(String(100))
     received_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
     next_due_at: Mapped[datetime | None]                          # earliest waiting timer
@@ -111,6 +132,8 @@ class InstanceState(Base):
     case_row: Mapped["Instance"] = relationship(lazy="raise")
     state: Mapped[str] = mapped_column(Text)                      # JSON of the engine state, no spec
     state_hash: Mapped[str] = mapped_column(String(64))
+    # a closed case's state JSON, zlib-compressed, `state` then '' (engine/compaction.py, schema 0009)
+    packed: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class HumanTask(Base):
@@ -119,13 +142,17 @@ class HumanTask(Base):
         # the inbox: each role's open tasks in due order, also within a procedure, a category,
         # or a claimer (bench/bench_inbox.py)
         # (since schema 0008 the case's priority comes first: 1 before 2 before 3, then due)
-        Index("ix_human_tasks_open_role_due", "status", "role", "priority", "due_sort", "id"),
-        Index("ix_human_tasks_open_role_process_due", "status", "role", "process_id", "priority", "due_sort", "id"),
-        Index("ix_human_tasks_open_role_category_due", "status", "role", "category", "priority", "due_sort", "id"),
-        Index("ix_human_tasks_open_role_claimed_due", "status", "role", "claimed_by", "priority", "due_sort", "id"),
+        # (since schema 0009 they hold open tasks only: every inbox query says status = 'open')
+        Index("ix_human_tasks_open_role_due", "status", "role", "priority", "due_sort", "id", **OPEN_ONLY),
+        Index("ix_human_tasks_open_role_process_due", "status", "role", "process_id", "priority", "due_sort", "id",
+              **OPEN_ONLY),
+        Index("ix_human_tasks_open_role_category_due", "status", "role", "category", "priority", "due_sort", "id",
+              **OPEN_ONLY),
+        Index("ix_human_tasks_open_role_claimed_due", "status", "role", "claimed_by", "priority", "due_sort", "id",
+              **OPEN_ONLY),
         Index("ix_human_tasks_instance", "instance_id", "status"),
         # tasks for one named person (engine/org.py), in the same order
-        Index("ix_human_tasks_open_assignee_due", "status", "assignee", "priority", "due_sort", "id"),
+        Index("ix_human_tasks_open_assignee_due", "status", "assignee", "priority", "due_sort", "id", **OPEN_ONLY),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
@@ -194,7 +221,8 @@ class Event(Base):
     __table_args__ = (UniqueConstraint("instance_id", "seq"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), index=True)
+    # (read through the unique (instance_id, seq) index; its own index went in schema 0009)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"))
     # never read: tells the unit of work to write the case before the rows that refer to it
     # (and its version-checked UPDATE before them), whatever order they were added in
     case_row: Mapped["Instance"] = relationship(lazy="raise")
@@ -205,9 +233,9 @@ class Event(Base):
     actor: Mapped[str | None] = mapped_column(String(100))
     task_id: Mapped[str | None] = mapped_column(String(36))
     payload: Mapped[dict] = mapped_column(JSON)
-    state_after: Mapped[str | None] = mapped_column(String(64))  # on the step's first event
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    state_after: Mapped[str | None] = mapped_column(HashBytes)   # on the step's first event
+    prev_hash: Mapped[str] = mapped_column(HashBytes)
+    hash: Mapped[str] = mapped_column(HashBytes)
     # the chain key's fingerprint (eventlog.key_id): `hash` is an HMAC-SHA256 with that key;
     # NULL on events written before schema 0004, whose `hash` is an unkeyed SHA-256
     key_id: Mapped[str | None] = mapped_column(String(16))

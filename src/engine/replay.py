@@ -21,6 +21,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import runtime
 from .clock import IdSequence, engine_context, iso
+from .compaction import UnreadableState, state_text
 from .eventlog import DRIVERS, check_chain
 from .expressions import ComplaintScriptEngine
 from .models import Event, InstanceState
@@ -179,7 +180,10 @@ def replay_instance(service, session, inst, *, until: int | None = None) -> Repl
         return report
     if report.consistent is False:
         return report
-    stored = json.loads(session.get(InstanceState, inst.id).state)
+    try:        # a closed case's state is kept packed (compaction.py)
+        stored = json.loads(state_text(session.get(InstanceState, inst.id)))
+    except UnreadableState as err:
+        return _fail(report, report.replayed_until, str(err))
     rebuilt = service.serializer.state_to_dict(wf) if wf is not None else {}
     rebuilt = json.loads(json.dumps(rebuilt, default=str))
     diff = first_difference(rebuilt, stored)

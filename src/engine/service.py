@@ -27,6 +27,7 @@ from . import messages, outbox, runtime
 from .messages import not_awaited
 from .clock import Clock, IdSequence, SystemClock, engine_context, iso, local_day, local_iso, parse_instant
 from .calendar import BusinessCalendar, default_calendar
+from .compaction import pack_state
 from .db import database_url, make_engine, make_session_factory
 from .deadlines import DeadlineBook
 from .errors import Conflict, InvalidInput, NotAllowed, NotFound, Person, Role, Term, ValidationFailed, msg
@@ -453,6 +454,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         if wf.is_completed():
             inst.status = "completed"
             inst.closed_at = inst.closed_at or now
+            pack_state(case.state_row, inst)    # kept compressed from now on (compaction.py)
             if inst.handling_workdays is None:                 # statistics: average handling time
                 inst.handling_workdays = self.calendar.working_days_between(
                     local_day(inst.received_at), local_day(inst.closed_at))

@@ -566,6 +566,7 @@ _Group.lazy.update({
     "token": ".cli_token:token_cmd",               # API tokens, docs/api.md
     "webhooks": ".cli_webhooks:webhooks_cmd",      # outbound webhooks, docs/api.md
     "sms": ".cli_sms:sms_cmd",                     # SMS notices, docs/notices.md
+    "compact": ".cli_compact:compact_cmd",         # closed cases packed, docs/performance.md
 })
 
 
