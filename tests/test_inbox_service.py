@@ -8,6 +8,7 @@ import pytest
 from complaintflow.engine.clock import parse_instant
 from complaintflow.engine.errors import Conflict, InvalidInput, NotAllowed
 from conftest import PROCESSES, open_task
+from webapp import app, as_user, svc  # noqa: F401 (fixtures)
 
 INTAKE = {"channel": "hotline", "complainant": "王女士", "contact": "13800000000", "category": "product_quality",
           "content": "电水壶漏水", "promised_resolution_at": "2026-05-08T17:00:00+08:00"}
@@ -38,9 +39,9 @@ def test_the_inbox_lists_a_roles_tasks_soonest_due_first_and_marks_overdue(ec, c
     page = ec.inbox(roles={"department"})
     assert [t["overdue"] for t in page.tasks] == [True, False]
     assert [t["case_number"] for t in ec.inbox(roles={"department"}, status="overdue").tasks] == [soon.case_number]
-    assert ec.inbox_counts({"department", "reception", "manager"}) == {
-        "department": {"open": 2, "overdue": 1}, "manager": {"open": 0, "overdue": 0},
-        "reception": {"open": 1, "overdue": 0}}
+    counts = ec.inbox_counts({"department", "reception", "manager"})
+    assert {role: (c["open"], c["overdue"], c["open_capped"]) for role, c in counts.items()} == {
+        "department": (2, 1, False), "manager": (0, 0, False), "reception": (1, 0, False)}
 
 
 def test_filters_by_procedure_and_category_and_pages(ec):
@@ -120,29 +121,88 @@ def test_the_case_data_keeps_the_newest_values_when_a_watch_branch_ends_late(ec)
     assert data["promise_kept"] == {"name": "promised", "status": "met"}
 
 
-def test_the_inbox_reads_each_roles_tasks_through_an_index_not_by_scanning(ec):
-    """What keeps the inbox fast with 100,000 open cases (bench/bench_inbox.py measures it):
-    no statement of an inbox page scans the task or case tables."""
+def test_counts_stop_at_the_cap_and_the_page_says_more_than(ec, monkeypatch, clock):
+    """Counts read at most COUNT_CAP index entries (so they cost the same at a million
+    cases); a count that reaches it is shown as "N+" (999+ with the shipped cap of 1,000)."""
+    from complaintflow.engine import inbox
+    cases = [accepted(ec, promised_resolution_at="2026-05-07T12:00:00+08:00") for _ in range(3)]
+    clock.set(parse_instant("2026-05-07T12:00:00+08:00"))            # all three overdue
+    monkeypatch.setattr(inbox, "COUNT_CAP", 2)
+    assert ec.inbox_counts({"department"}) == {"department": {"open": 2, "overdue": 2, "open_capped": True,
+                                                              "overdue_capped": True}}
+    page = ec.inbox(roles={"department"}, limit=1)
+    assert (page.total, page.capped, len(page.tasks)) == (2, True, 1)
+    deep = ec.inbox(roles={"department"}, limit=1, offset=2)       # the last page: counted past it, exact
+    assert (deep.total, deep.capped, len(deep.tasks)) == (3, False, 1)
+    shown = {ec.inbox(roles={"department"}, limit=1, offset=k).tasks[0]["case_number"] for k in range(3)}
+    assert shown == {c.case_number for c in cases}                  # deep pages still reach every task
+    monkeypatch.setattr(inbox, "COUNT_CAP", 1000)
+    assert ec.inbox_counts({"department"})["department"] == {"open": 3, "overdue": 3, "open_capped": False,
+                                                            "overdue_capped": False}
+
+
+def test_the_inbox_page_shows_a_capped_count_as_more_than(app, svc, as_user, monkeypatch):
+    from complaintflow.engine import inbox
+    for _ in range(3):
+        accepted(svc)
+    monkeypatch.setattr(inbox, "COUNT_CAP", 2)
+    html = as_user("department").get("/").get_data(as_text=True)
+    assert "<strong>1+</strong>" in html           # the panel's count reached the cap
+    assert "共 3 项" in html                         # the page counts at least one row past itself: exact here
+
+
+def _plans(service, run) -> list[tuple[str, list[str]]]:
+    """SQLite's plan of every SELECT that `run()` sends."""
     from sqlalchemy import event
-    accepted(ec)
     statements = []
 
     def capture(conn, cursor, statement, parameters, context, executemany):
         if statement.lstrip().upper().startswith("SELECT"):
             statements.append((statement, parameters))
 
-    event.listen(ec.engine, "before_cursor_execute", capture)
+    event.listen(service.engine, "before_cursor_execute", capture)
     try:
+        run()
+    finally:
+        event.remove(service.engine, "before_cursor_execute", capture)
+    assert statements
+    with service.engine.connect() as conn:
+        return [(st, [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {st}", params)])
+                for st, params in statements]
+
+
+def _no_scans(plans):
+    for statement, plan in plans:
+        scans = [p for p in plan if p.startswith("SCAN") and ("human_tasks" in p or "instances" in p)
+                 and "INDEX" not in p]
+        assert scans == [], f"{statement}\n{plan}"
+
+
+def test_the_inbox_reads_each_roles_tasks_through_an_index_not_by_scanning(ec):
+    """What keeps the inbox fast with 100,000 open cases (bench/bench_inbox.py measures it):
+    no statement of an inbox page scans the task or case tables."""
+    accepted(ec)
+
+    def run():
         for status in ("all", "overdue", "mine", "unclaimed"):
             ec.inbox(roles={"department", "reception", "manager"}, user="zhao", status=status, offset=50)
         ec.inbox(roles={"department"}, process_id="enterprise_customer")
         ec.inbox_counts({"department", "reception"})
-    finally:
-        event.remove(ec.engine, "before_cursor_execute", capture)
-    assert statements
-    with ec.engine.connect() as conn:
-        for statement, parameters in statements:
-            plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
-            scans = [p for p in plan if p.startswith("SCAN") and ("human_tasks" in p or "instances" in p)
-                     and "INDEX" not in p]
-            assert scans == [], f"{statement}\n{plan}"
+    _no_scans(_plans(ec, run))
+
+
+def test_task_lists_counts_and_a_case_by_number_are_read_through_indexes(ec):
+    """The probes of bench/bench_million.py (flat to 1,000,000 cases): `tasks --role`
+    (list_tasks), the counts per role and `show` by case number read indexes only; the task
+    list and the counts take each role's first rows in index order (no sort of all of a role's
+    tasks, no count of them all), and overdue tasks are sought in the index, not filtered."""
+    case = accepted(ec)
+    _no_scans(_plans(ec, lambda: (ec.list_tasks(role="department"), ec.list_tasks(roles={"department", "reception"}),
+                                  ec.show(case.case_number), ec.resolve_case(case.case_number))))
+    (listing,) = _plans(ec, lambda: ec.list_tasks(role="department"))
+    assert any("USING INDEX ix_human_tasks_open_role_due (status=? AND role=?)" in p for p in listing[1]), listing
+    assert not any(p == "USE TEMP B-TREE FOR ORDER BY" and "LIMIT" not in listing[0] for p in listing[1])
+    (counts,) = _plans(ec, lambda: ec.inbox_counts({"department"}))
+    assert any("COVERING INDEX ix_human_tasks_open_role_due (status=? AND role=? AND priority=? AND due_sort<?)" in p
+               for p in counts[1]), counts
+    assert counts[0].count("LIMIT") == 2, counts[0]          # both counts stop at the cap

@@ -17,15 +17,18 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import messages
 from .clock import iso
-from .compaction import state_text
 from .errors import Conflict, InvalidInput, NotAllowed, NotFound, Person, Term, msg
 from .org import task_refusal
 from .models import AccessLog, Deadline, HumanTask, Instance, InstanceState, ProcessVersion
+from .priority import LEVELS as PRIORITY_LEVELS
 from .replay import latest_data
 from .views import task_dict
 
 INBOX_STATUSES = ("all", "mine", "unclaimed", "overdue", "provisional")
 PAGE_MAX = 200
+# counts stop here (shown as 999+): counting all of a role's 100,000 tasks would cost 100 times
+# counting 1,000, and "more than 999" is all a person reads from such a number
+COUNT_CAP = 1000
 
 
 @dataclass
@@ -34,6 +37,7 @@ class InboxPage:
     total: int
     limit: int
     offset: int
+    capped: bool = False      # total is a lower bound: some stream had COUNT_CAP tasks or more
 
 
 class InboxMixin:
@@ -90,10 +94,15 @@ class InboxMixin:
              .outerjoin(Deadline, deadline_join)
              .where(HumanTask.id.in_(page_ids))
              .order_by(HumanTask.priority, HumanTask.due_sort, HumanTask.id))
-        counts = [filtered(select(func.count()).select_from(HumanTask), *owner).scalar_subquery() for owner in owners]
+        # each stream counted up to the cap, and at least one row past this page (so "next" is
+        # right on deep pages): a total costs the same at any size (shown as 999+)
+        cap = max(COUNT_CAP, offset + limit + 1)
+        counts = [select(func.count()).select_from(filtered(select(HumanTask.id), *owner).limit(cap).subquery())
+                  .scalar_subquery() for owner in owners]
         with self.sessions() as s:
             rows = s.execute(q).all()
-            total = sum(s.execute(select(*counts)).one())
+            found = s.execute(select(*counts)).one()
+        total, capped = sum(found), any(n >= cap for n in found)
         tasks = []
         for t, case_number, cat, legal_state, provisional, deadline_status, unit, last_day in rows:
             # unit and last_day: how the due time reads (the last day of a day-based limit)
@@ -101,17 +110,27 @@ class InboxMixin:
                               claimed_by=t.claimed_by, claimed=iso(t.claimed_at), deadline=t.deadline,
                               overdue=bool(t.due_at and t.due_at <= now), provisional=bool(provisional),
                               deadline_status=deadline_status, unit=unit, last_day=last_day))
-        return InboxPage(tasks, total, limit, offset)
+        return InboxPage(tasks, total, limit, offset, capped)
 
     def inbox_counts(self, roles: set[str]) -> dict[str, dict]:
-        """Open and overdue tasks per role."""
+        """Open and overdue tasks per role, each counted up to COUNT_CAP (the page shows 999+);
+        `open_capped` / `overdue_capped` say a count reached it.
+
+        A count reads at most COUNT_CAP entries of the role's index, so the panel costs the
+        same with a hundred open tasks or a million; overdue ones are sought per priority
+        (P1, P2, P3 each up to now) in the same index."""
         now = self.clock.now()
-        q = (select(HumanTask.role, func.count(), func.count().filter(HumanTask.due_sort <= now))
-             .where(HumanTask.status == "open", HumanTask.role.in_(sorted(roles)))
-             .group_by(HumanTask.role))
+        roles = sorted(roles)
+        cols = [c for r in roles for c in (
+            _capped(HumanTask.role == r),
+            _capped(HumanTask.role == r, HumanTask.priority.in_(PRIORITY_LEVELS), HumanTask.due_sort <= now))]
+        if not cols:
+            return {}
         with self.sessions() as s:
-            found = {role: {"open": n, "overdue": late} for role, n, late in s.execute(q).all()}
-        return {role: found.get(role, {"open": 0, "overdue": 0}) for role in sorted(roles)}
+            found = s.execute(select(*cols)).one()
+        # *_capped: the count reached the cap, so it is a lower bound (the page shows 999+)
+        return {r: {"open": found[2 * i], "overdue": found[2 * i + 1], "open_capped": found[2 * i] >= COUNT_CAP,
+                    "overdue_capped": found[2 * i + 1] >= COUNT_CAP} for i, r in enumerate(roles)}
 
     # --- claims ------------------------------------------------------------------------------
     def claim_task(self, task_id: str, user: str, *, roles: set[str] | None = None) -> dict:
@@ -188,7 +207,7 @@ class InboxMixin:
         inst = self._find_case(s, ref)
         pv = self.version_info(s, inst.version_id)
         state = s.get(InstanceState, inst.id)
-        return inst, pv, self.serializer.state_from_dict(json.loads(state_text(state)), *pv.specs)
+        return inst, pv, self.serializer.state_from_dict(json.loads(state.state), *pv.specs)
 
     def case_roles(self, instance_id: str) -> tuple[str, set[str]]:
         """The case's instance id and every role that has or had a task in it."""
@@ -218,6 +237,12 @@ class InboxMixin:
             rows = s.execute(q.order_by(AccessLog.id.desc()).limit(limit)).scalars()
             return [{"at": iso(r.at), "user": r.user, "action": r.action, "target": r.target,
                      "allowed": r.allowed, "reason": r.reason} for r in rows]
+
+
+def _capped(*where):
+    """The number of open tasks matching `where`, counted up to COUNT_CAP (a LIMITed subquery)."""
+    rows = select(HumanTask.id).where(HumanTask.status == "open", *where).limit(COUNT_CAP).subquery()
+    return select(func.count()).select_from(rows).scalar_subquery()
 
 
 def _awaited(inst, pv, wf) -> list[dict]:

@@ -1,0 +1,198 @@
+"""The probes of issue 15's "Flat to 1,000,000 stored cases", from 1,000 to 100,000 (and, with
+--million, 1,000,000) cases.
+
+The store is built honestly: real cases run through the service — every shipped procedure
+registered from its intake form's example, enterprise_customer cases stopped at each of its
+steps and some closed, a hospital_patient case — then copied until the SQLite file holds N
+cases, with every id rewritten (instances, instance_states, human_tasks, deadlines, events,
+case_facts: one `INSERT ... SELECT` per table and batch over a table of copy numbers) and
+every moment moved back by a few minutes per copy, so that due times spread the way a real
+office's do. Then it times, interleaved round by round (bench/interleaved.py):
+
+* baseline — one raw indexed SELECT of one role's 50 first open tasks through sqlite3 (the
+  least an inbox page can cost);
+* `show` by case number; `list_tasks(role=...)` (`complaintflow tasks --role`);
+  `inbox_counts` for one role; `inbox` page 1 for one role; the whole page `GET /`.
+
+It reports medians in ms, ratios to the baseline, and large/small ratios (the goal: within
+1.2x from 1,000 to 1,000,000). Usage:
+
+    python bench/bench_million.py [--cases 100000] [--small 1000] [--million] [--rounds 7] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_actions import INTAKE, STEPS  # noqa: E402
+from bench_inbox import NOW  # noqa: E402   (the enterprise and hospital cases are run then)
+from bench_pages import HOSPITAL  # noqa: E402
+from interleaved import interleaved  # noqa: E402
+
+from complaintflow.engine.clock import FixedClock  # noqa: E402
+from complaintflow.engine.service import ComplaintService  # noqa: E402
+from complaintflow.web.app import create_app, load_roles  # noqa: E402
+from complaintflow.web.users import DEMO_USERS, load_users  # noqa: E402
+from conftest import TEST_CHAIN_KEY, FakeNotifier, open_task  # noqa: E402
+from webapp import sign_in  # noqa: E402
+
+LATER = datetime(2026, 10, 9, 1, 0, tzinfo=timezone.utc)   # the other procedures' examples, and the probes
+ROLE = "department"          # enterprise_customer's handling department: investigate, agree, feedback
+# the copied tables, and how each column is rewritten ("id": a case or task id; "at": a moment)
+ID_COLUMNS = {"instances": ("id",), "instance_states": ("instance_id",), "human_tasks": ("id", "instance_id"),
+              "deadlines": ("instance_id",), "events": ("instance_id",), "case_facts": ("instance_id",)}
+SKIPPED = {"deadlines": ("id",), "events": ("id",), "case_facts": ("id",)}      # numbered by the database
+
+
+def real_cases(service: ComplaintService, clock: FixedClock) -> int:
+    """Run the template cases through the service; returns how many."""
+    service.deploy([ROOT / "processes"])
+    started = 0
+    service.start("hospital_patient", HOSPITAL, "bench")
+    started += 1
+    for stop in range(len(STEPS) + 1):                     # enterprise cases at each step, the last closed
+        for _ in range(2):
+            case = service.start("enterprise_customer", INTAKE, "bench")
+            for name, data in STEPS[:stop]:
+                service.complete_task(open_task(service, case.instance_id, name)["task_id"], "bench", data)
+            started += 1
+    clock.set(LATER)                                       # the intake examples are dated up to late September
+    for info in service.processes():                       # every procedure, from its intake example
+        pid = info["process_id"]
+        form = service.process_info(pid)["forms"].get(service.process_info(pid)["meta"].get("start_form") or "")
+        for example in (form or {}).get("examples") or []:
+            try:
+                service.start(pid, example, "bench")
+                started += 1
+            except Exception as err:                        # an example dated after NOW, say: skip it
+                print(f"  {pid}: example not registered ({err})", file=sys.stderr)
+            break
+    return started
+
+
+def _columns(conn, table) -> list[str]:
+    return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+
+
+def copy_cases(path: str, n: int) -> None:
+    """Copy the template cases until the file holds `n` cases: copy k of case c gets the id
+    with its last 8 hex digits replaced by k (so ids keep their length and stay unique), the
+    case number suffixed with k, and every moment moved back by k minutes (modulo 60 days)."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA synchronous=OFF")
+    templates = conn.execute("SELECT count(*) FROM instances").fetchone()[0]
+    copies = max(0, -(-(n - templates) // templates))
+    conn.execute("CREATE TEMP TABLE copies (k INTEGER PRIMARY KEY)")
+    conn.executemany("INSERT INTO copies VALUES (?)", ((k,) for k in range(1, copies + 1)))
+    moments = {t: [c for c, kind in ((r[1], r[2]) for r in conn.execute(f"PRAGMA table_info({t})"))
+                   if kind == "DATETIME"] for t in ID_COLUMNS}
+    for table, ids in ID_COLUMNS.items():
+        cols = [c for c in _columns(conn, table) if c not in SKIPPED.get(table, ())]
+        exprs = []
+        for c in cols:
+            if c in ids:
+                exprs.append(f"substr(t.{c}, 1, 28) || printf('%08x', copies.k)")
+            elif table == "instances" and c == "case_number":
+                exprs.append("t.case_number || '-' || copies.k")
+            elif c in moments[table]:
+                # NO_DUE (9999-12-31) stays: a task without a limit has none in any copy
+                exprs.append(f"CASE WHEN t.{c} IS NULL OR t.{c} >= '9999-01-01' THEN t.{c} ELSE "
+                             f"datetime(t.{c}, '-' || (copies.k % 86400) || ' minutes') || '.000000' END")
+            else:
+                exprs.append(f"t.{c}")
+        templates_only = "t.instance_id" if table != "instances" else "t.id"
+        sql = (f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(exprs)} FROM copies "
+               f"CROSS JOIN {table} AS t WHERE {templates_only} IN (SELECT id FROM template_ids)")
+        if table == "instances":
+            conn.execute("CREATE TEMP TABLE template_ids AS SELECT id FROM instances")
+        conn.execute(sql)
+    # the last copy may overshoot n by fewer than one set of templates: trim it (its rows everywhere)
+    extra = conn.execute("SELECT count(*) FROM instances").fetchone()[0] - n
+    if extra > 0:
+        conn.execute("CREATE TEMP TABLE extra AS SELECT id FROM instances WHERE id NOT IN "
+                     f"(SELECT id FROM template_ids) ORDER BY id DESC LIMIT {extra}")
+        for table, ids in ID_COLUMNS.items():
+            conn.execute(f"DELETE FROM {table} WHERE {'id' if table == 'instances' else 'instance_id'} IN "
+                         "(SELECT id FROM extra)")
+    conn.commit()
+    conn.execute("ANALYZE")
+    conn.close()
+
+
+def build(path: str, n: int) -> ComplaintService:
+    clock = FixedClock(NOW)
+    service = ComplaintService(f"sqlite:///{path}", clock=clock, notifier=FakeNotifier(), chain_key=TEST_CHAIN_KEY)
+    real_cases(service, clock)
+    copy_cases(path, n)
+    return service
+
+
+def measure(service: ComplaintService, path: str, rounds: int) -> dict:
+    roles = load_roles(ROOT / "processes")
+    app = create_app(service, users=load_users(DEMO_USERS, set(roles)), roles=roles, secret_key="bench")
+    client = sign_in(app.test_client(), ROLE)
+    assert client.get("/").status_code == 200
+    raw = sqlite3.connect(path)
+    number = raw.execute("SELECT case_number FROM instances WHERE case_number IS NOT NULL "
+                         "ORDER BY case_number DESC LIMIT 1").fetchone()[0]
+    baseline_sql = ("SELECT * FROM human_tasks WHERE status = 'open' AND role = ? "
+                    "ORDER BY priority, due_sort, id LIMIT 50")
+    probes = {
+        "baseline": lambda: raw.execute(baseline_sql, (ROLE,)).fetchall(),
+        "show_by_number": lambda: service.show(number),
+        "list_tasks_role": lambda: service.list_tasks(role=ROLE),
+        "counts_one_role": lambda: service.inbox_counts({ROLE}),
+        "inbox_one_role": lambda: service.inbox(roles={ROLE}, user=ROLE),
+        "page": lambda: client.get("/"),
+    }
+    return interleaved(probes, rounds)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", type=int, default=100_000)
+    ap.add_argument("--small", type=int, default=1_000)
+    ap.add_argument("--million", action="store_true", help="also 1,000,000 cases (minutes to build)")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    sizes = [("small", args.small), ("large", args.cases)] + ([("million", 1_000_000)] if args.million else [])
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, n in sizes:
+            path = f"{tmp}/{label}.sqlite3"
+            t0 = time.perf_counter()
+            service = build(path, n)
+            built = time.perf_counter() - t0
+            with sqlite3.connect(path) as conn:
+                counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ID_COLUMNS}
+                open_role = conn.execute("SELECT count(*) FROM human_tasks WHERE status = 'open' AND role = ?",
+                                         (ROLE,)).fetchone()[0]
+            print(f"built {n:,} cases in {built:.1f} s: {counts}, {open_role:,} open {ROLE} tasks", file=sys.stderr)
+            results[label] = measure(service, path, args.rounds) | {"build_s": built, "rows": counts}
+            service.engine.dispose()
+    if args.json:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+        return
+    labels = [label for label, _ in sizes]
+    head = f"{'probe':<18}" + "".join(f"{f'{n:,} ms':>14}{'ratio':>7}" for _, n in sizes)
+    print(head + "".join(f"{f'{label}/small':>14}" for label in labels[1:]))
+    for name in results["small"]["ms"]:
+        line = f"{name:<18}" + "".join(f"{results[lb]['ms'][name]:>14.2f}{results[lb]['ratio'][name]:>7.1f}"
+                                       for lb in labels)
+        print(line + "".join(f"{results[lb]['ms'][name] / results['small']['ms'][name]:>14.2f}" for lb in labels[1:]))
+
+
+if __name__ == "__main__":
+    main()
