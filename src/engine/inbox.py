@@ -17,6 +17,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import messages
 from .clock import iso
+from .compaction import state_text
 from .errors import Conflict, InvalidInput, NotAllowed, NotFound, Person, Term, msg
 from .org import task_refusal
 from .models import AccessLog, Deadline, HumanTask, Instance, InstanceState, ProcessVersion
@@ -207,7 +208,7 @@ class InboxMixin:
         inst = self._find_case(s, ref)
         pv = self.version_info(s, inst.version_id)
         state = s.get(InstanceState, inst.id)
-        return inst, pv, self.serializer.state_from_dict(json.loads(state.state), *pv.specs)
+        return inst, pv, self.serializer.state_from_dict(json.loads(state_text(state)), *pv.specs)
 
     def case_roles(self, instance_id: str) -> tuple[str, set[str]]:
         """The case's instance id and every role that has or had a task in it."""
