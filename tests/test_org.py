@@ -12,7 +12,6 @@ revealFields complainant) -> end; hideIdentityFrom respondent_id. Its organisati
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -23,8 +22,8 @@ from complaintflow.engine.org import AssignRule, OrgFileError, Unassignable, loa
 from complaintflow.web.app import create_app, load_roles
 from complaintflow.web.cli import cli
 from complaintflow.web.users import load_users
-from conftest import FIXTURES, copy_fixture
-from webapp import sign_in
+from conftest import copy_fixture
+from webapp import sign_in, token
 
 INTAKE = {"complainant": "王五", "contact": "13900000000", "complainant_id": "p9", "respondent_id": "p2",
           "content": "加班费未发"}
@@ -270,11 +269,6 @@ def app(staff, org_dir):
                       testing=True)
 
 
-def csrf(client, path):
-    import re
-    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
-
-
 def test_the_inbox_marks_the_task_and_only_the_assignee_may_open_or_complete_it(app, staff):
     case = staff.start("staff", INTAKE, "hr1")
     task_id = only_task(case)["task_id"]
@@ -286,9 +280,9 @@ def test_the_inbox_marks_the_task_and_only_the_assignee_may_open_or_complete_it(
     refused = lead.get(f"/tasks/{task_id}")
     assert refused.status_code == 403
     assert "任务「隔级上级裁决」已指派给赵总，只有赵总本人可以办理；钱组长不能认领或办理。" in refused.get_data(as_text=True)
-    posted = lead.post(f"/tasks/{task_id}", data={"ruling": "驳回", "csrf_token": csrf(lead, "/")})
+    posted = lead.post(f"/tasks/{task_id}", data={"ruling": "驳回", "csrf_token": token(lead, "/")})
     assert posted.status_code == 403 and staff.get_task(task_id)["status"] == "open"
-    claimed = lead.post(f"/tasks/{task_id}/claim", data={"csrf_token": csrf(lead, "/")})
+    claimed = lead.post(f"/tasks/{task_id}/claim", data={"csrf_token": token(lead, "/")})
     assert claimed.status_code == 403 and staff.get_task(task_id)["claimed_by"] is None
     with staff.sessions() as s:
         refusals = s.query(AccessLog).filter(AccessLog.user == "lead", AccessLog.allowed.is_(False)).all()
@@ -297,7 +291,7 @@ def test_the_inbox_marks_the_task_and_only_the_assignee_may_open_or_complete_it(
     assert hr.get(f"/tasks/{task_id}").status_code == 404
     form = boss.get(f"/tasks/{task_id}").get_data(as_text=True)
     assert "指派给：赵总" in form
-    done = boss.post(f"/tasks/{task_id}", data={"ruling": "补发", "csrf_token": csrf(boss, f"/tasks/{task_id}")})
+    done = boss.post(f"/tasks/{task_id}", data={"ruling": "补发", "csrf_token": token(boss, f"/tasks/{task_id}")})
     assert done.status_code == 303
     with staff.sessions() as s:
         assert s.get(HumanTask, task_id).completed_by == "boss"
