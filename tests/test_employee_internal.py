@@ -110,6 +110,7 @@ def assignee(us, case, task):
     ("e020", False, "hr_resources", "sales_director"),    # 张员工 → 陈经理 (e011) → 刘总监 (e010)
     ("e021", True, "finance_audit", "sales_director"),    # 李员工, the same line
     ("e011", False, "hr_resources", "general_manager"),   # 陈经理 → 刘总监 → 王总经理 (e001)
+    ("e010", False, "hr_resources", None),                # 刘总监 → 王总经理 → no one: the role's task
 ])
 def test_each_task_goes_to_the_one_person_the_organisation_names(us, clock, complainant, economic, investigator, superior):
     case = start(us, clock, complainant_id=complainant, economic=economic)
@@ -117,6 +118,10 @@ def test_each_task_goes_to_the_one_person_the_organisation_names(us, clock, comp
     assert assignee(us, case, task) == investigator
     complete_open(us, case, task, INVESTIGATED, investigator)
     assert assignee(us, case, "rule") == superior
+    (given,) = [e["payload"] for e in us.history(case.instance_id)
+                if e["kind"] == "task_assigned" and e["payload"]["task"] == "rule"]
+    if superior is None:                                  # the log says why, in Chinese
+        assert given["reason"] == "未能指派给隔级上级：刘总监（e010）的隔级上级不存在"
 
 
 def test_only_the_superior_two_levels_up_sees_and_may_give_the_ruling(us, clock):
