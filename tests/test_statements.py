@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
-from conftest import open_task
+from conftest import copy_fixture, open_task
 
 INTAKE = {"subject": "快递丢失", "due_at": "2026-05-08T17:00:00+08:00"}
 
@@ -30,14 +30,31 @@ def test_a_start_sends_at_most_six_statements(mini, statements):
     assert sum(s.lstrip().upper().startswith("INSERT INTO EVENTS") for s in statements) == 1
 
 
-def test_a_completion_sends_at_most_eight_statements(mini, clock, statements):
+def test_a_completion_sends_at_most_seven_statements(mini, clock, statements):
     case = mini.start("mini", INTAKE, "li")
     task = open_task(mini, case.instance_id, "review")
     clock.advance(hours=1)
     statements.clear()
     done = mini.complete_task(task["task_id"], "bob", {"verdict": "ok"})
     # the task with its case's open tasks, the case with its state; then the case row (its
-    # version checked), the events, the task, the next task, the state; the claim re-read
-    assert len(statements) <= 8, "\n".join(statements)
+    # version checked), the next task, the state, the events; the task completed by an UPDATE
+    # on condition that nobody claimed it meanwhile (no re-read of the claim)
+    assert len(statements) <= 7, "\n".join(statements)
     assert done.status == "running" and [t["task"] for t in done.open_tasks] == ["close"]
     assert mini.replay(case.instance_id).consistent is True
+    assert [t["task"] for t in mini.list_tasks(instance_id=case.instance_id)] == ["close"]
+    assert not any(s.lstrip().upper().startswith("SELECT HUMAN_TASKS.CLAIMED_BY") for s in statements)
+
+
+def test_a_start_that_starts_a_limit_reads_no_deadline_rows(service, tmp_path, switch):
+    """A case started in this action has no deadline rows yet: its deadline book is not read."""
+    service.deploy([copy_fixture(tmp_path, "limits")])
+    service.start("limits", {"subject": "奶粉中有异物", "contact": "13900000000"}, "reception")
+    sent = []
+    event.listen(service.engine, "before_cursor_execute", lambda conn, cur, stmt, *a: sent.append(stmt))
+    case = service.start("limits", {"subject": "奶粉中有异物", "contact": "13900000001"}, "reception")
+    assert [d["name"] for d in service.show(case.instance_id)["deadlines"]] == ["accept"]
+    starting = sent[:sent.index(next(s for s in sent if s.lstrip().upper().startswith("INSERT INTO EVENTS"))) + 1]
+    assert not any("FROM deadlines" in s for s in starting), "\n".join(starting)
+    assert sum(s.lstrip().upper().startswith("INSERT INTO DEADLINES") for s in starting) == 1
+    assert len(starting) <= 7, "\n".join(starting)

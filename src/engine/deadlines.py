@@ -36,8 +36,8 @@ class DeadlineBook:
         shares this one dict."""
         books = self.session.info.setdefault("deadline_books", {})
         book = books.get(self.instance.id)
-        if book is None:
-            book = {r.name: r for r in self.session.execute(
+        if book is None:        # a case started in this action (not written yet) has none to read
+            book = {} if self.instance in self.session.new else {r.name: r for r in self.session.execute(
                 select(Deadline).where(Deadline.instance_id == self.instance.id).order_by(Deadline.id)).scalars()}
             books[self.instance.id] = book
         return book

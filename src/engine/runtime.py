@@ -452,8 +452,31 @@ def advance(workflow: BpmnWorkflow, log: StepLog) -> None:
                                     "name": getattr(definition, "name", None)})
 
 
+def state_text(state: dict) -> str:
+    """The engine state as it is stored (`instance_states.state`). Not canonical_json:
+    SpiffWorkflow restores task data as deltas against the parent task, so tasks must stay in
+    tree order (parents first)."""
+    return json.dumps(state, ensure_ascii=False, separators=(",", ":"))
+
+
+def text_hash(text: str) -> str:
+    """`state_after` of the events written since serialize-once (docs/performance.md): SHA-256
+    of the stored state text itself, so the state is serialized once per action."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def state_hash(state: dict) -> str:
+    """`state_after` of the events written before serialize-once: SHA-256 of a second, key-sorted
+    serialization of the state. Replay still accepts it (`matches_state_after`)."""
     return hashlib.sha256(canonical_json(state).encode("utf-8")).hexdigest()
+
+
+def matches_state_after(recorded: str, text: str, state: dict) -> bool:
+    """Whether a driver's recorded `state_after` is the hash of this state, in either form: of
+    its stored text (`text_hash`, written now) or of its canonical form (`state_hash`, events
+    written before). Both hash the same state; which one an event holds is not a weakness, as
+    `state_after` is covered by the event's keyed hash."""
+    return recorded == text_hash(text) or recorded == state_hash(state)
 
 
 def ready_user_tasks(workflow: BpmnWorkflow):

@@ -16,8 +16,9 @@ import uuid
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
@@ -304,20 +305,25 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
             wf.script_engine = self._engine(s, inst, steplog)
             runtime.complete_user_task(wf, task_id, data)
             runtime.advance(wf, steplog)
-        row.status, row.completed_at, row.completed_by = "completed", now, actor
+        # completed in hand (so the task sync leaves it alone), written by the UPDATE below
+        for key, value in (("status", "completed"), ("completed_at", now), ("completed_by", actor)):
+            set_committed_value(row, key, value)
         record_facts(s, inst, pv.forms.get(form) if form else None, data, now)   # for statistics
         driver = {"task": row.task_spec, "name": row.name, "role": row.role, "data": data}
         result = self._finish(s, case, steplog, now, "task_completed", actor, driver, task_id)
         # A claim (inbox.claim_task, its own short transaction) may have been committed while
-        # the engine ran: look again once this action's writes hold the task row (after the
-        # unit of work's flush), where no claim can come in any more. The claim wins; this
-        # action is rolled back.
-        def claim_still_free(session):
-            holder, since = session.execute(select(HumanTask.claimed_by, HumanTask.claimed_at)
-                                            .where(HumanTask.id == task_id)).one()
-            if holder and holder != actor:
+        # the engine ran: the task row is completed by one UPDATE on condition that it is still
+        # free, after the unit of work's flush (the case row, its version checked). A claim that
+        # came first wins and this action is rolled back; one that comes later finds it completed.
+        def complete_unless_claimed(session):
+            t = HumanTask.__table__
+            done = session.execute(update(t).where(t.c.id == task_id, or_(t.c.claimed_by.is_(None),
+                                                                          t.c.claimed_by == actor))
+                                   .values(status="completed", completed_at=now, completed_by=actor))
+            if done.rowcount != 1:
+                holder, since = session.execute(select(t.c.claimed_by, t.c.claimed_at).where(t.c.id == task_id)).one()
                 raise Conflict(msg("task_claimed", task=row.name, by=Person(holder), at=since), by=holder, at=since)
-        s.info.setdefault("after_flush_checks", []).append(claim_still_free)
+        s.info.setdefault("after_flush_checks", []).append(complete_unless_claimed)
         return result
 
     def retry(self, instance_id: str, actor: str) -> ActionResult:
@@ -434,11 +440,9 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         fired = runtime.fired_timers(wf, before=case.timers_fired)
         steplog.effects.extend(runtime.Effect("timer_fired", f, f["task_id"]) for f in fired)
         self._breach(s, inst, fired, now)
-        state = self.serializer.state_to_dict(wf)
-        # Not canonical_json: SpiffWorkflow restores task data as deltas against the parent
-        # task, so tasks must stay in tree order (parents first) in the stored JSON.
-        state_json = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
-        digest = runtime.state_hash(state)
+        # serialized once: the stored text (in tree order, runtime.state_text) and its hash
+        state_json = runtime.state_text(self.serializer.state_to_dict(wf))
+        digest = runtime.text_hash(state_json)
         case.state_row.state, case.state_row.state_hash = state_json, digest
         inst.id_counter = ids.counter
         inst.step_count += 1
