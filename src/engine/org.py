@@ -166,42 +166,36 @@ def load_org(path: str | Path | None = None, known_users: set[str] | None = None
             return None
         return value.strip()
 
-    units: dict[str, Unit] = {}
-    for uid, entry in unit_table.items():
-        where = f"organisation file '{source}', unit '{uid}'"
-        if not isinstance(entry, dict):
-            problems.append(f"{where}: must be a table")
-            continue
-        for key in sorted(set(entry) - {"name", "parent", "head"}):
-            problems.append(f"{where}: unknown key '{key}' (a unit has name, parent, head)")
-        units[uid] = Unit(uid, text(entry, "name", where, True) or uid, text(entry, "parent", where, False),
-                          text(entry, "head", where, False))
-    people: dict[str, OrgPerson] = {}
-    for pid, entry in people_table.items():
-        where = f"organisation file '{source}', person '{pid}'"
-        if not isinstance(entry, dict):
-            problems.append(f"{where}: must be a table")
-            continue
-        for key in sorted(set(entry) - {"name", "unit", "reports_to", "user"}):
-            problems.append(f"{where}: unknown key '{key}' (a person has name, unit, reports_to, user)")
-        people[pid] = OrgPerson(pid, text(entry, "name", where, True) or pid, text(entry, "unit", where, True) or "",
-                                text(entry, "reports_to", where, False), text(entry, "user", where, False))
+    def read(table, what, keys, required):
+        """(id, its values by key) of each entry of a [units] or [people] table."""
+        for ident, entry in table.items():
+            where = f"organisation file '{source}', {what} '{ident}'"
+            if not isinstance(entry, dict):
+                problems.append(f"{where}: must be a table")
+                continue
+            for key in sorted(set(entry) - set(keys)):
+                problems.append(f"{where}: unknown key '{key}' (a {what} has {', '.join(keys)})")
+            yield ident, {key: text(entry, key, where, key in required) for key in keys}
+
+    units = {uid: Unit(uid, v["name"] or uid, v["parent"], v["head"])
+             for uid, v in read(unit_table, "unit", ("name", "parent", "head"), {"name"})}
+    people = {pid: OrgPerson(pid, v["name"] or pid, v["unit"] or "", v["reports_to"], v["user"])
+              for pid, v in read(people_table, "person", ("name", "unit", "reports_to", "user"), {"name", "unit"})}
+
+    def refer(what, ident, key, value, table, kind):
+        if value and value not in table:
+            problems.append(f"organisation file '{source}', {what} '{ident}': {key} '{value}' is not a {kind} of the file")
 
     for u in units.values():
-        where = f"organisation file '{source}', unit '{u.id}'"
-        if u.parent and u.parent not in units:
-            problems.append(f"{where}: parent '{u.parent}' is not a unit of the file")
-        if u.head and u.head not in people:
-            problems.append(f"{where}: head '{u.head}' is not a person of the file")
+        refer("unit", u.id, "parent", u.parent, units, "unit")
+        refer("unit", u.id, "head", u.head, people, "person")
     logins: dict[str, str] = {}
     for p in people.values():
-        where = f"organisation file '{source}', person '{p.id}'"
-        if p.unit and p.unit not in units:
-            problems.append(f"{where}: unit '{p.unit}' is not a unit of the file")
-        if p.reports_to and p.reports_to not in people:
-            problems.append(f"{where}: reports_to '{p.reports_to}' is not a person of the file")
+        refer("person", p.id, "unit", p.unit, units, "unit")
+        refer("person", p.id, "reports_to", p.reports_to, people, "person")
         if p.user and p.user in logins:
-            problems.append(f"{where}: user '{p.user}' is also the login of person '{logins[p.user]}'")
+            problems.append(f"organisation file '{source}', person '{p.id}': user '{p.user}' is also the login of "
+                            f"person '{logins[p.user]}'")
         elif p.user:
             logins[p.user] = p.id
     problems += _cycles(source, "person", "reports_to", {p.id: p.reports_to for p in people.values()})
