@@ -323,17 +323,25 @@ def test_the_api_gives_a_person_task_to_no_token(app, staff):
 
 # --- the identity hidden from the person complained about ---------------------------------------
 
+def read(response) -> str:
+    """A page's text, or a JSON answer's with its Chinese unescaped."""
+    if response.is_json:
+        return json.dumps(response.get_json(), ensure_ascii=False)
+    return response.get_data(as_text=True)
+
+
 def test_the_person_complained_about_never_sees_who_complained(app, staff):
     """钱组长 (lead) is complained about; his role (manager) sees identities, yet every page he
-    can read masks 王五 and the contact; 赵总 (boss), same role, sees them."""
+    can read (the case with its history, the dossier, the inbox's JSON) masks 王五 and the
+    contact; 赵总 (boss), same role, sees them."""
     case = staff.start("staff", INTAKE, "hr1")
     ref = case.instance_id
     lead, boss = sign_in(app.test_client(), "lead"), sign_in(app.test_client(), "boss")
-    for path in (f"/cases/{ref}", f"/cases/{ref}/dossier.html"):
+    for path in (f"/cases/{ref}", f"/cases/{ref}/dossier.html", f"/api/cases/{ref}", f"/api/cases/{ref}/history"):
         hidden, shown = lead.get(path), boss.get(path)
         assert hidden.status_code == 200 and shown.status_code == 200, path
-        assert "王五" not in hidden.get_data(as_text=True) and "13900000000" not in hidden.get_data(as_text=True), path
-        assert "王五" in shown.get_data(as_text=True), path
+        assert "王五" not in read(hidden) and "13900000000" not in read(hidden), path
+        assert "王五" in read(shown) and "13900000000" in read(shown), path
 
 
 def test_a_task_revealing_the_identity_reveals_nothing_to_the_person_complained_about(app, staff):
