@@ -377,3 +377,16 @@ def test_serve_refuses_to_start_with_a_wrong_organisation_file(org_dir, tmp_path
     assert result.exit_code == 2, result.output
     assert result.output == (f"error: organisation file '{org_dir / 'org.toml'}', unit 'co': head 'p404' is not a "
                              "person of the file\n")
+
+
+def test_the_intake_form_offers_the_people_of_the_file(app, staff):
+    hr = sign_in(app.test_client(), "hr1")
+    page = hr.get("/new/staff").get_data(as_text=True)
+    assert "钱组长（p2） · 一组" in page and "孙审计（p3） · 审计部" in page
+    form = dict(INTAKE, csrf_token=token(hr, "/new/staff"))
+    refused = hr.post("/new/staff", data=dict(form, respondent_id="e999"))
+    assert refused.status_code == 400 and staff.list_cases() == []
+    done = hr.post("/new/staff", data=form)
+    assert done.status_code == 303, done.get_data(as_text=True)
+    (case,) = staff.list_cases()
+    assert staff.case_detail(case["instance_id"])["data"]["respondent_id"] == "p2"

@@ -303,3 +303,19 @@ def users_problems(org: Organisation, logins: set[str], users_source, demo_users
                     "organisation file", DEMO_ORG, users_source, ORG_FILE_SETTING)
         return []
     return org.user_problems(logins, users_source)
+
+
+PICK_MAX = 200      # a form offers the people of the file as a list up to this many; beyond, a text field
+
+
+def with_people(schema: dict, org: Organisation) -> dict:
+    """The form with each `x-org-person` field offering the organisation's people as choices
+    (张员工（e020）· 销售一组), for the inbox's form controls; the form as it is when it has no such
+    field or the file has more than PICK_MAX people (the service checks the value either way)."""
+    props = schema.get("properties") or {}
+    marked = [n for n, p in props.items() if isinstance(p, dict) and p.get("x-org-person") is True]
+    if not marked or len(org.people) > PICK_MAX:
+        return schema
+    choices = [{"const": p.id, "title": f"{p.label} · {org.units[p.unit].name}"}
+               for p in sorted(org.people.values(), key=lambda p: (p.unit, p.id))]
+    return dict(schema, properties={n: dict(p, oneOf=choices) if n in marked else p for n, p in props.items()})

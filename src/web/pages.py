@@ -24,6 +24,7 @@ from ..engine.confidentiality import (hidden_from, identity_fields, identity_val
 from ..engine.clock import iso, parse_instant
 from ..engine.deadlines import rounds
 from ..engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, Person, Role, msg
+from ..engine.org import with_people
 from ..engine.inbox import INBOX_STATUSES
 from ..engine.messages import not_awaited
 from ..engine.review.history import readable_history
@@ -358,7 +359,7 @@ class CaseView:
         submitted fields by title, the changes; `raw_json` is the stored event, masked like
         everything else the user reads, for the 原始数据 toggle."""
         rows = readable_history(svc(), self.id, may_see_identity=self.sees_identity, names=_names, roles=g.ctx.roles,
-                                limit_label=self.limit_label, seeds=self.reviewing)
+                                limit_label=self.limit_label, seeds=self.reviewing, detail=self.detail)
         for row in rows:
             row["fields"] = self.mask(row.get("fields") or [])
             row["changes"] = self.mask(row.get("changes") or [])
@@ -576,7 +577,8 @@ class Submission:
     the service by `act(data)`; errors go back beside the fields with what was typed."""
 
     def __init__(self, schema: dict | None):
-        self.schema = schema or {"type": "object", "properties": {}}
+        # person fields (`x-org-person`) offer the organisation's people to choose from (org.py)
+        self.schema = with_people(schema, svc().org) if schema else {"type": "object", "properties": {}}
         self.values, self.errors, self.status = formgen.to_form_values(self.schema, {}), {}, 200
 
     def post(self, act):
