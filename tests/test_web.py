@@ -258,7 +258,7 @@ def test_an_anonymous_reporter_is_never_shown_to_the_handling_unit(service):
     ("consumer_association", "INTAKE"), ("health_supervision", "INTAKE"),
     ("school", "INTAKE"), ("labour_inspection", "INTAKE"), ("government_service", "INTAKE"),
     ("hospital_price", "INTAKE"), ("bank", "INTAKE"), ("scenic_area", "INTAKE"),
-    ("utility_service", "INTAKE"), ("employee_internal", "INTAKE")])
+    ("utility_service", "INTAKE"), ("employee_internal", "INTAKE"), ("telecom_service", "INTAKE")])
 def test_every_shipped_procedure_can_be_registered_from_the_inbox_by_its_registering_role(service, process_id, sample):
     import importlib
 
