@@ -123,7 +123,7 @@ def test_the_case_data_keeps_the_newest_values_when_a_watch_branch_ends_late(ec)
 
 def test_counts_stop_at_the_cap_and_the_page_says_more_than(ec, monkeypatch, clock):
     """Counts read at most COUNT_CAP index entries (so they cost the same at a million
-    cases); a count that reaches it is shown as "N+" (999+ with the shipped cap of 1,000)."""
+    cases); a count that reaches it is shown as "N+" (99+ with the shipped cap of 100)."""
     from complaintflow.engine import inbox
     cases = [accepted(ec, promised_resolution_at="2026-05-07T12:00:00+08:00") for _ in range(3)]
     clock.set(parse_instant("2026-05-07T12:00:00+08:00"))            # all three overdue

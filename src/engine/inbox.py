@@ -27,9 +27,10 @@ from .views import task_dict
 
 INBOX_STATUSES = ("all", "mine", "unclaimed", "overdue", "provisional")
 PAGE_MAX = 200
-# counts stop here (shown as 999+): counting all of a role's 100,000 tasks would cost 100 times
-# counting 1,000, and "more than 999" is all a person reads from such a number
-COUNT_CAP = 1000
+# counts stop here (shown as 99+, as a phone shows unread messages): counting all of a role's
+# 100,000 tasks would cost 1,000 times counting 100, and "more than 99" is what a person reads
+# from such a number; docs/performance.md
+COUNT_CAP = 100
 
 
 @dataclass
@@ -96,7 +97,7 @@ class InboxMixin:
              .where(HumanTask.id.in_(page_ids))
              .order_by(HumanTask.priority, HumanTask.due_sort, HumanTask.id))
         # each stream counted up to the cap, and at least one row past this page (so "next" is
-        # right on deep pages): a total costs the same at any size (shown as 999+)
+        # right on deep pages): a total costs the same at any size (shown as 99+)
         cap = max(COUNT_CAP, offset + limit + 1)
         counts = [select(func.count()).select_from(filtered(select(HumanTask.id), *owner).limit(cap).subquery())
                   .scalar_subquery() for owner in owners]
@@ -114,7 +115,7 @@ class InboxMixin:
         return InboxPage(tasks, total, limit, offset, capped)
 
     def inbox_counts(self, roles: set[str]) -> dict[str, dict]:
-        """Open and overdue tasks per role, each counted up to COUNT_CAP (the page shows 999+);
+        """Open and overdue tasks per role, each counted up to COUNT_CAP (the page shows 99+);
         `open_capped` / `overdue_capped` say a count reached it.
 
         A count reads at most COUNT_CAP entries of the role's index, so the panel costs the
@@ -129,7 +130,7 @@ class InboxMixin:
             return {}
         with self.sessions() as s:
             found = s.execute(select(*cols)).one()
-        # *_capped: the count reached the cap, so it is a lower bound (the page shows 999+)
+        # *_capped: the count reached the cap, so it is a lower bound (the page shows 99+)
         return {r: {"open": found[2 * i], "overdue": found[2 * i + 1], "open_capped": found[2 * i] >= COUNT_CAP,
                     "overdue_capped": found[2 * i + 1] >= COUNT_CAP} for i, r in enumerate(roles)}
 
