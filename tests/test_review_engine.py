@@ -9,6 +9,7 @@ from datetime import date
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import update
 
 from complaintflow.engine.clock import parse_instant
@@ -118,6 +119,24 @@ def test_readable_history_masks_identity_for_a_viewer_who_may_not_see_it(ec, clo
     # without a directory of names, the login is shown
     plain = readable_history(ec, case.instance_id, may_see_identity=True)
     assert plain[4]["sentence"] == "reception_li（客服接待）完成了「初步核实」"
+
+
+def test_readable_history_from_what_the_case_page_has_read_is_the_same_and_reads_only_the_events(ec, clock):
+    """The case page passes the case_detail it has read: the same history, for a viewer who may
+    see the complainant and one who may not, with one query (the events) instead of re-reading
+    the case row and the version's BPMN."""
+    case = accepted_and_late(ec, clock)
+    roles = json.loads((PROCESSES / "roles.json").read_text(encoding="utf-8"))
+    detail = ec.case_detail(case.instance_id)
+    statements = []
+    sqlalchemy_event.listen(ec.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    for may_see in (True, False):
+        statements.clear()
+        given = readable_history(ec, case.instance_id, may_see_identity=may_see, names=NAMES.get, roles=roles,
+                                 detail=detail)
+        assert len(statements) == 1 and "FROM events" in statements[0]
+        assert given == readable_history(ec, case.case_number, may_see_identity=may_see, names=NAMES.get, roles=roles)
+        assert len(given) == 8 and ("王女士" in json.dumps(given, ensure_ascii=False)) == may_see
 
 
 # --- search ----------------------------------------------------------------------------------

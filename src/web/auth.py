@@ -27,6 +27,7 @@ from datetime import timedelta
 from flask import Flask, g, render_template, request
 from flask_limiter import Limiter
 from limits.errors import ConfigurationError
+from sqlalchemy import select, update
 
 from ..engine.errors import InvalidInput
 from ..engine.models import WebSession
@@ -62,18 +63,21 @@ class WebSessions:
         if not isinstance(token, str) or not token:
             return None
         now = self.service.clock.now()
-        with self.service.sessions() as s:
-            row = s.get(WebSession, _digest(token))
+        table = WebSession.__table__
+        # every request asks this: a plain row on a connection, no ORM session (docs/performance.md)
+        with self.service.engine.connect() as conn:
+            row = conn.execute(select(table).where(table.c.id == _digest(token))).first()
             if row is None or row.ended_at is not None:
                 return None
             user = self.users.get(row.user)
             if user is None or user.credential != row.credential:
-                row.ended_at = now               # ended for good, even if the old password returns
-                s.commit()
+                # ended for good, even if the old password returns
+                conn.execute(update(table).where(table.c.id == row.id).values(ended_at=now))
+                conn.commit()
                 return None
             if now - row.last_seen_at >= TOUCH_EVERY:
-                row.last_seen_at = now
-                s.commit()
+                conn.execute(update(table).where(table.c.id == row.id).values(last_seen_at=now))
+                conn.commit()
             return user
 
     def end(self, token) -> None:

@@ -359,7 +359,7 @@ class CaseView:
         submitted fields by title, the changes; `raw_json` is the stored event, masked like
         everything else the user reads, for the 原始数据 toggle."""
         rows = readable_history(svc(), self.id, may_see_identity=self.sees_identity, names=_names, roles=g.ctx.roles,
-                                limit_label=self.limit_label, seeds=self.reviewing)
+                                limit_label=self.limit_label, seeds=self.reviewing, detail=self.detail)
         for row in rows:
             row["fields"] = self.mask(row.get("fields") or [])
             row["changes"] = self.mask(row.get("changes") or [])

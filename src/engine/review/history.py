@@ -58,17 +58,25 @@ UNITS = {"workdays": "个工作日", "days": "日", "natural_days": "日", "hour
 
 
 def readable_history(service, instance_id, *, may_see_identity: bool, names=None, roles: dict | None = None,
-                     limit_label=None, seeds: bool = True) -> list[dict]:
+                     limit_label=None, seeds: bool = True, detail: dict | None = None) -> list[dict]:
+    """`detail`: the case's `service.case_detail`, when the caller has read it already (the case
+    page), with `instance_id` the case's id and `roles` given: then only the events are read,
+    not the case row and the version's BPMN again."""
     with service.sessions() as s:
-        inst = service._find_case(s, instance_id)
-        pv = service.version_info(s, inst.version_id)
-        xml, source = s.execute(select(ProcessVersion.bpmn_xml, ProcessVersion.source_path)
-                                .where(ProcessVersion.id == pv.id)).one()
+        if detail is not None and roles is not None:
+            case_id, meta, forms, xml = instance_id, detail["meta"], detail["forms"], detail["bpmn_xml"]
+        else:
+            inst = service._find_case(s, instance_id)
+            pv = service.version_info(s, inst.version_id)
+            xml, source = s.execute(select(ProcessVersion.bpmn_xml, ProcessVersion.source_path)
+                                    .where(ProcessVersion.id == pv.id)).one()
+            case_id, meta, forms = inst.id, pv.meta, pv.forms
+            if roles is None:
+                roles = _roles_beside(source)
+        # plain rows, not model objects: nothing here is changed, and the page reads them on every view
         events = [event_dict(e) for e in s.execute(
-            select(Event).where(Event.instance_id == inst.id).order_by(Event.seq)).scalars()]
-    if roles is None:
-        roles = _roles_beside(source)
-    reader = _Reader(pv, _elements(xml), roles or {}, names, may_see_identity, events)
+            select(Event.__table__).where(Event.instance_id == case_id).order_by(Event.seq))]
+    reader = _Reader(meta, forms, _elements(xml), roles or {}, names, may_see_identity, events)
     if limit_label is not None:          # (name, unit, amount) -> the limit's name for people
         reader.limit = limit_label
     reader.seeds = seeds                 # the seed references of limits (出处): for reviewers
@@ -78,8 +86,8 @@ def readable_history(service, instance_id, *, may_see_identity: bool, names=None
 # --- one pass over the events --------------------------------------------------------------
 
 class _Reader:
-    def __init__(self, pv, elements, roles, names, may_see, events):
-        self.pv, self.meta, self.forms = pv, pv.meta or {}, pv.forms or {}
+    def __init__(self, meta, forms, elements, roles, names, may_see, events):
+        self.meta, self.forms = meta or {}, forms or {}
         self.elements, self.roles, self.names = elements, roles, names
         self.may_see = may_see
         self.props = _all_properties(self.forms)
