@@ -41,6 +41,7 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
@@ -96,12 +97,13 @@ class _MemoryDeadlines:
         self.dues = {}
 
     def start(self, name, unit, amount, start, rule=None, seed=None, remind_workdays=None):
+        """As engine.deadlines.DeadlineBook.start: the due moment, the row, how a previous round ended."""
         due = self.calendar.deadline(start, unit, amount)
+        previous = {"round": 1, "status": "met"} if name in self.dues else None
         self.dues[name] = due.due.isoformat()
-        return due
+        return due, SimpleNamespace(name=name, status="open", round=2 if previous else 1), previous
 
     def stop(self, name):
-        from types import SimpleNamespace
         return SimpleNamespace(name=name, status="met")
 
     def as_variable(self):
