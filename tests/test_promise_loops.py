@@ -192,6 +192,11 @@ def test_the_case_page_shows_the_round_and_the_rounds(svc, clock):
     assert items[2].startswith("第 3 轮：承诺 2026-10-08 10:00") and "进行中" in items[2]
     page = client.get(f"/cases/{single.case_number}").get_data(as_text=True)
     assert 'class="rounds"' not in page and "第 1 轮" not in page           # one round: no list
+    client.get("/lang/en")
+    page = client.get(f"/cases/{case.case_number}").get_data(as_text=True)
+    block = re.search(r'<div class="rounds" data-deadline="promise">(.*?)</div>', page, re.S).group(1)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", block))
+    assert "round 3 (at most 3)" in text and "Round 2: promised 2026-10-02 10:00 · 2026-10-02 10:00 not answered in time" in text, text
 
 
 def test_show_gives_the_round(svc, clock, db_url, chain_key_env):
