@@ -10,6 +10,7 @@ row payload in them) and the database as it was before the first case is subtrac
     bytes per case = (pages of the table or index with N cases - pages before) x page size / N
 
 so the figure includes page slack and every index entry, as a database file really grows.
+The last column, "vacuumed", is the same after `VACUUM` (the rows rewritten densely).
 Which scenarios:
 
 * every scenario of `enterprise_customer` whose case ends closed (the goal of issue 15 is
@@ -76,12 +77,13 @@ def measure(runner: Runner, scenario, n: int, workdir: Path) -> dict:
     conn = sqlite3.connect(db_file)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
-    after = table_pages(db_file)
-    per_name = {}
-    for name, (table, pages, payload) in after.items():
-        _, pages0, payload0 = before.get(name, (table, 0, 0))
-        if pages != pages0:
-            per_name[name] = {"table": table, "bytes": (pages - pages0) / n, "payload": (payload - payload0) / n}
+    per_name = _per_case(before, table_pages(db_file), n)
+    # the same rows rewritten densely: what the data needs, without the room a closed case's
+    # state left in pages laid out while it was large (SQLite reuses it only after VACUUM)
+    conn = sqlite3.connect(db_file)
+    conn.execute("VACUUM")
+    conn.close()
+    vacuumed = sum(v["bytes"] for v in _per_case(before, table_pages(db_file), n).values())
     per_table: dict[str, dict] = {}
     for name, v in per_name.items():
         t = per_table.setdefault(v["table"], {"rows": 0.0, "indexes": 0.0, "payload": 0.0})
@@ -90,9 +92,18 @@ def measure(runner: Runner, scenario, n: int, workdir: Path) -> dict:
     db_file.unlink()
     return {"scenario": scenario.name, "file": Path(scenario.file).name, "process_id": scenario.process_id,
             "events": events, "closed": closed, "cases": n,
-            "bytes_per_case": sum(v["bytes"] for v in per_name.values()),
+            "bytes_per_case": sum(v["bytes"] for v in per_name.values()), "after_vacuum": vacuumed,
             "tables": {k: {kk: round(vv) for kk, vv in v.items()} for k, v in sorted(per_table.items())},
             "indexes": {k: round(v["bytes"]) for k, v in sorted(per_name.items()) if k != v["table"]}}
+
+
+def _per_case(before: dict, after: dict, n: int) -> dict:
+    per_name = {}
+    for name, (table, pages, payload) in after.items():
+        _, pages0, payload0 = before.get(name, (table, 0, 0))
+        if pages != pages0:
+            per_name[name] = {"table": table, "bytes": (pages - pages0) / n, "payload": (payload - payload0) / n}
+    return per_name
 
 
 def scenarios_of(runner: Runner, process_id: str) -> list:
@@ -125,7 +136,7 @@ def main(argv=None) -> int:
         return 0
     print(f"bytes per closed case on SQLite (pages of each table and index, {args.cases} cases each)")
     print(f"{'process':<20} {'events':>6} {'total':>8} {'state':>7} {'events':>7} {'tasks':>7} {'case':>7} "
-          f"{'other':>7}  scenario")
+          f"{'other':>7} {'vacuumed':>8}  scenario")
     for r in results:
         t = r["tables"]
 
@@ -135,7 +146,8 @@ def main(argv=None) -> int:
         main_tables = ("instance_states", "events", "human_tasks", "instances")
         other = r["bytes_per_case"] - sum(size(x) for x in main_tables)
         print(f"{r['process_id']:<20} {r['events']:>6} {r['bytes_per_case']:>8.0f} {size('instance_states'):>7.0f} "
-              f"{size('events'):>7.0f} {size('human_tasks'):>7.0f} {size('instances'):>7.0f} {other:>7.0f}  "
+              f"{size('events'):>7.0f} {size('human_tasks'):>7.0f} {size('instances'):>7.0f} {other:>7.0f} "
+              f"{r['after_vacuum']:>8.0f}  "
               f"{r['scenario']}")
     print("\nper table and index, the last enterprise case and the hospital case:")
     for r in results[-2:]:
