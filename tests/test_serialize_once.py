@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from complaintflow.engine import runtime
-from complaintflow.engine.eventlog import keyed_digest
 from complaintflow.engine.models import Event, Instance, InstanceState
 from complaintflow.engine.scenarios import Runner, ScenarioRun, scenario_files
 from conftest import PROCESSES, TEST_CHAIN_KEY, open_task
+from test_tamper import rechain
 
 INTAKE = {"subject": "退款未到账", "due_at": "2026-05-07T12:00:00+08:00"}
 
@@ -107,19 +107,13 @@ def test_a_state_after_of_neither_form_is_reported_at_its_event(mini, clock, swi
     switch.fail = False
     mini.complete_task(open_task(mini, case.instance_id, "review")["task_id"], "bob", {"verdict": "ok"})
     with mini.sessions() as s:
-        events = list(s.execute(select(Event).where(Event.instance_id == case.instance_id)
-                                .order_by(Event.seq)).scalars())
-        driver = next(e for e in events if e.kind == "task_completed")
-        driver.state_after = hashlib.sha256(b"another state").hexdigest()
-        prev = events[driver.seq - 2].hash
-        for ev in events[driver.seq - 1:]:
-            ev.prev_hash = prev
-            ev.hash = keyed_digest(TEST_CHAIN_KEY, ev.instance_id, prev, ev.seq, ev.step, ev.kind, ev.at, ev.actor,
-                                   ev.task_id, ev.payload, ev.state_after)
-            prev = ev.hash
-        s.get(Instance, case.instance_id).last_event_hash = prev
-        s.commit()
+        seq = s.execute(select(Event.seq).where(Event.instance_id == case.instance_id,
+                                                Event.kind == "task_completed")).scalar_one()
+
+    def another_state(events):
+        events[seq - 1].state_after = hashlib.sha256(b"another state").hexdigest()
+    rechain(mini, case.instance_id, another_state, key=TEST_CHAIN_KEY)
     report = mini.replay(case.instance_id)
     assert report.consistent is False
-    assert report.first_difference["event"] == driver.seq
+    assert report.first_difference["event"] == seq
     assert "differs from the state recorded by the live run" in report.first_difference["reason"]
