@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from interleaved import interleaved  # noqa: E402
+from interleaved import interleaved, print_by_size, size_options, store_sizes  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
 from complaintflow.engine.clock import FixedClock  # noqa: E402
@@ -117,14 +117,11 @@ def measure(service: ComplaintService, path: str, rounds: int) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", type=int, default=100_000)
-    ap.add_argument("--small", type=int, default=1_000)
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--json", action="store_true")
+    size_options(ap, million=False)
     args = ap.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, n in (("small", args.small), ("large", args.cases)):
+        for label, n in store_sizes(args):
             path = f"{tmp}/{label}.sqlite3"
             t0 = time.perf_counter()
             service = seed(f"sqlite:///{path}", n, random.Random(7))
@@ -134,11 +131,7 @@ def main():
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"{'probe':<16}{'1k ms':>9}{'ratio':>8}{'100k ms':>10}{'ratio':>8}{'100k/1k':>9}")
-    for name in results["small"]["ms"]:
-        s, l = results["small"], results["large"]
-        print(f"{name:<16}{s['ms'][name]:>9.2f}{s['ratio'][name]:>8.1f}{l['ms'][name]:>10.2f}"
-              f"{l['ratio'][name]:>8.1f}{l['ms'][name] / s['ms'][name]:>9.2f}")
+    print_by_size(results, store_sizes(args), width=16)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,6 @@ import argparse
 import json
 import sqlite3
 import sys
-import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_actions import INTAKE, STEPS  # noqa: E402
 from bench_inbox import NOW  # noqa: E402   (the enterprise and hospital cases are run then)
 from bench_pages import HOSPITAL  # noqa: E402
-from interleaved import interleaved  # noqa: E402
+from interleaved import each_store, interleaved, print_by_size, size_options, store_sizes  # noqa: E402
 
 from complaintflow.engine.clock import FixedClock  # noqa: E402
 from complaintflow.engine.service import ComplaintService  # noqa: E402
@@ -163,38 +161,22 @@ def measure(service: ComplaintService, path: str, rounds: int) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", type=int, default=100_000)
-    ap.add_argument("--small", type=int, default=1_000)
-    ap.add_argument("--million", action="store_true", help="also 1,000,000 cases (minutes to build)")
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--json", action="store_true")
+    size_options(ap)
     args = ap.parse_args()
-    sizes = [("small", args.small), ("large", args.cases)] + ([("million", 1_000_000)] if args.million else [])
+    sizes = store_sizes(args)
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, n in sizes:
-            path = f"{tmp}/{label}.sqlite3"
-            t0 = time.perf_counter()
-            service = build(path, n)
-            built = time.perf_counter() - t0
-            with sqlite3.connect(path) as conn:
-                counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ID_COLUMNS}
-                open_role = conn.execute("SELECT count(*) FROM human_tasks WHERE status = 'open' AND role = ?",
-                                         (ROLE,)).fetchone()[0]
-            print(f"built {n:,} cases in {built:.1f} s: {counts}, {open_role:,} open {ROLE} tasks", file=sys.stderr)
-            results[label] = measure(service, path, args.rounds) | {"build_s": built, "rows": counts}
-            print(json.dumps({label: results[label]["ms"]}), file=sys.stderr)      # a long run's partial result
-            service.engine.dispose()
+    for label, n, path, service, built in each_store(sizes, build):
+        with sqlite3.connect(path) as conn:
+            counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ID_COLUMNS}
+            open_role = conn.execute("SELECT count(*) FROM human_tasks WHERE status = 'open' AND role = ?",
+                                     (ROLE,)).fetchone()[0]
+        print(f"built {n:,} cases in {built:.1f} s: {counts}, {open_role:,} open {ROLE} tasks", file=sys.stderr)
+        results[label] = measure(service, path, args.rounds) | {"build_s": built, "rows": counts}
+        print(json.dumps({label: results[label]["ms"]}), file=sys.stderr)      # a long run's partial result
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
         return
-    labels = [label for label, _ in sizes]
-    head = f"{'probe':<18}" + "".join(f"{f'{n:,} ms':>14}{'ratio':>7}" for _, n in sizes)
-    print(head + "".join(f"{f'{label}/small':>14}" for label in labels[1:]))
-    for name in results["small"]["ms"]:
-        line = f"{name:<18}" + "".join(f"{results[lb]['ms'][name]:>14.2f}{results[lb]['ratio'][name]:>7.1f}"
-                                       for lb in labels)
-        print(line + "".join(f"{results[lb]['ms'][name] / results['small']['ms'][name]:>14.2f}" for lb in labels[1:]))
+    print_by_size(results, sizes)
 
 
 if __name__ == "__main__":

@@ -25,8 +25,6 @@ import json
 import random
 import sqlite3
 import sys
-import tempfile
-import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -35,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from interleaved import interleaved  # noqa: E402
+from interleaved import each_store, interleaved, print_by_size, size_options, store_sizes  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
 from complaintflow.engine.clock import FixedClock  # noqa: E402
@@ -147,41 +145,22 @@ def measure(service: ComplaintService, path: str, rounds: int) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", type=int, default=100_000)
-    ap.add_argument("--small", type=int, default=1_000)
-    ap.add_argument("--million", action="store_true", help="also 1,000,000 cases (minutes to seed)")
-    ap.add_argument("--rounds", type=int, default=7)
+    size_options(ap)
     ap.add_argument("--explain", action="store_true", help="print SQLite's plan of each probe")
-    ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    sizes = [("small", args.small), ("large", args.cases)] + ([("million", 1_000_000)] if args.million else [])
+    sizes = store_sizes(args)
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, n in sizes:
-            path = f"{tmp}/{label}.sqlite3"
-            t0 = time.perf_counter()
-            service = seed(f"sqlite:///{path}", n, random.Random(7))
-            print(f"seeded {n:,} cases in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-            results[label] = measure(service, path, args.rounds)
-            if args.explain and label == "large":
-                results[label]["plans"] = explain(service, path)
-            service.engine.dispose()
+    for label, n, path, service, built in each_store(sizes, lambda path, n: seed(f"sqlite:///{path}", n,
+                                                                                 random.Random(7))):
+        print(f"seeded {n:,} cases in {built:.1f} s", file=sys.stderr)
+        results[label] = measure(service, path, args.rounds)
+        if args.explain and label == "large":
+            results[label]["plans"] = explain(service, path)
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
         return
-    labels = [label for label, _ in sizes]
-    head = f"{'probe':<20}" + "".join(f"{f'{n:,} ms':>14}{'ratio':>7}" for _, n in sizes)
-    head += "".join(f"{f'{label}/small':>14}" for label in labels[1:])
-    print(head)
-    for name in results["small"]["ms"]:
-        line = f"{name:<20}"
-        for label in labels:
-            r = results[label]
-            line += f"{r['ms'][name]:>14.2f}{r['ratio'][name]:>7.1f}"
-        for label in labels[1:]:
-            line += f"{results[label]['ms'][name] / results['small']['ms'][name]:>14.2f}"
-        print(line)
-    for label in labels:
+    print_by_size(results, sizes)
+    for label, _ in sizes:
         for name, plan in (results[label].get("plans") or {}).items():
             print(f"plan {name:<20} {plan}")
 

@@ -46,3 +46,46 @@ def interleaved(probes: dict, rounds: int) -> dict:
     med = {k: statistics.median(v) * 1000 for k, v in paired["samples"].items()}
     return {"ms": med, "ratio": {k: v / med["baseline"] for k, v in med.items()},
             "round_ratio": paired["median_ratio"], "ratio_range": paired["ratio_range"]}
+
+
+# --- benchmarks over store sizes (1,000 / 100,000 / 1,000,000 cases) ---------------------
+
+def size_options(ap, *, million: bool = True) -> None:
+    """The command-line options of a benchmark run on a small and a large store (and, with
+    --million, a third of 1,000,000 cases)."""
+    ap.add_argument("--cases", type=int, default=100_000)
+    ap.add_argument("--small", type=int, default=1_000)
+    if million:
+        ap.add_argument("--million", action="store_true", help="also 1,000,000 cases (minutes to build)")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--json", action="store_true")
+
+
+def store_sizes(args) -> list[tuple[str, int]]:
+    """(label, cases) of each store the options ask for, smallest first."""
+    extra = [("million", 1_000_000)] if getattr(args, "million", False) else []
+    return [("small", args.small), ("large", args.cases)] + extra
+
+
+def print_by_size(results: dict, sizes: list[tuple[str, int]], width: int = 20) -> None:
+    """One line per probe: ms and ratio to the baseline per store, then each store over the small one."""
+    labels = [label for label, _ in sizes]
+    head = f"{'probe':<{width}}" + "".join(f"{f'{n:,} ms':>14}{'ratio':>7}" for _, n in sizes)
+    print(head + "".join(f"{f'{label}/small':>14}" for label in labels[1:]))
+    for name in results["small"]["ms"]:
+        line = f"{name:<{width}}" + "".join(f"{results[lb]['ms'][name]:>14.2f}{results[lb]['ratio'][name]:>7.1f}"
+                                            for lb in labels)
+        print(line + "".join(f"{results[lb]['ms'][name] / results['small']['ms'][name]:>14.2f}" for lb in labels[1:]))
+
+
+def each_store(sizes: list[tuple[str, int]], build):
+    """(label, cases, path, service, seconds to build) for each size: `build(path, n)` makes
+    the store in a temporary directory; its engine is disposed of when the next one starts."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, n in sizes:
+            path = f"{tmp}/{label}.sqlite3"
+            t0 = time.perf_counter()
+            service = build(path, n)
+            yield label, n, path, service, time.perf_counter() - t0
+            service.engine.dispose()
