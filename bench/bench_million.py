@@ -87,8 +87,13 @@ def copy_cases(path: str, n: int) -> None:
     """Copy the template cases until the file holds `n` cases: copy k of case c gets the id
     with its last 8 hex digits replaced by k (so ids keep their length and stay unique), the
     case number suffixed with k, and every moment moved back by k minutes (modulo 60 days)."""
-    conn = sqlite3.connect(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    # no journal while copying: in WAL mode the copy of a million cases (about 18 GB, engine
+    # states most of it) would first be written whole to the WAL file, then again to the database
+    conn.execute("PRAGMA journal_mode=DELETE")
+    conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("BEGIN")
     conn.execute("PRAGMA cache_size=-262144")     # 256 MB: the random ids' index pages stay in memory
     templates = conn.execute("SELECT count(*) FROM instances").fetchone()[0]
     copies = max(0, -(-(n - templates) // templates))
@@ -124,8 +129,9 @@ def copy_cases(path: str, n: int) -> None:
         for table, ids in ID_COLUMNS.items():
             conn.execute(f"DELETE FROM {table} WHERE {'id' if table == 'instances' else 'instance_id'} IN "
                          "(SELECT id FROM extra)")
-    conn.commit()
+    conn.execute("COMMIT")
     conn.execute("ANALYZE")
+    conn.execute("PRAGMA journal_mode=WAL")          # as the service keeps it
     conn.close()
 
 
@@ -133,6 +139,7 @@ def build(path: str, n: int) -> ComplaintService:
     clock = FixedClock(NOW)
     service = ComplaintService(f"sqlite:///{path}", clock=clock, notifier=FakeNotifier(), chain_key=TEST_CHAIN_KEY)
     real_cases(service, clock)
+    service.engine.dispose()          # the copy changes the journal mode: no other connection open
     copy_cases(path, n)
     return service
 
