@@ -123,9 +123,11 @@ class InboxMixin:
         (P1, P2, P3 each up to now) in the same index."""
         now = self.clock.now()
         roles = sorted(roles)
+        # a task assigned to one person is not the role's (it is not in the role's list either)
         cols = [c for r in roles for c in (
-            _capped(HumanTask.role == r),
-            _capped(HumanTask.role == r, HumanTask.priority.in_(PRIORITY_LEVELS), HumanTask.due_sort <= now))]
+            _capped(HumanTask.role == r, HumanTask.assignee.is_(None)),
+            _capped(HumanTask.role == r, HumanTask.assignee.is_(None), HumanTask.priority.in_(PRIORITY_LEVELS),
+                    HumanTask.due_sort <= now))]
         if not cols:
             return {}
         with self.sessions() as s:
