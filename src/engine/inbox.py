@@ -123,10 +123,13 @@ class InboxMixin:
         (P1, P2, P3 each up to now) in the same index."""
         now = self.clock.now()
         roles = sorted(roles)
-        # a task assigned to one person is not the role's (it is not in the role's list either)
+        # a task assigned to one person is not the role's (it is not in the role's list either);
+        # `assignee || ''` so that the database walks the role's index, not the assignee's
+        # (whose NULL entries are every role's tasks)
+        unassigned = HumanTask.assignee.op("||")("").is_(None)
         cols = [c for r in roles for c in (
-            _capped(HumanTask.role == r, HumanTask.assignee.is_(None)),
-            _capped(HumanTask.role == r, HumanTask.assignee.is_(None), HumanTask.priority.in_(PRIORITY_LEVELS),
+            _capped(HumanTask.role == r, unassigned),
+            _capped(HumanTask.role == r, unassigned, HumanTask.priority.in_(PRIORITY_LEVELS),
                     HumanTask.due_sort <= now))]
         if not cols:
             return {}
