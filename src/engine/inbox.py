@@ -227,8 +227,16 @@ class InboxMixin:
         """The newest deployed version of a process: its name, meta (roles, forms) and forms."""
         with self.sessions() as s:
             pv = self._version(s, process_id)      # cached per version: no further query
-        return {"process_id": pv.process_id, "version": pv.version, "name": pv.meta.get("name") or pv.process_id,
-                "meta": pv.meta, "forms": pv.forms}
+        return _process_info(pv)
+
+    def newest_processes(self) -> list[dict]:
+        """`process_info` of every deployed process, by id, from one query (the inbox page lists
+        each procedure; a query per procedure, twice, was a third of the page's time)."""
+        with self.sessions() as s:
+            rows = s.execute(select(ProcessVersion.id, ProcessVersion.process_id)
+                             .order_by(ProcessVersion.process_id, ProcessVersion.version)).all()
+            newest = {pid: vid for vid, pid in rows}            # the last of each process is its newest
+            return [_process_info(self.version_info(s, newest[pid])) for pid in sorted(newest)]
 
     # --- access log ----------------------------------------------------------------------------
     def log_access(self, user: str, action: str, target: str | None, allowed: bool, reason: str | None = None):
@@ -244,6 +252,11 @@ class InboxMixin:
             rows = s.execute(q.order_by(AccessLog.id.desc()).limit(limit)).scalars()
             return [{"at": iso(r.at), "user": r.user, "action": r.action, "target": r.target,
                      "allowed": r.allowed, "reason": r.reason} for r in rows]
+
+
+def _process_info(pv) -> dict:
+    return {"process_id": pv.process_id, "version": pv.version, "name": pv.meta.get("name") or pv.process_id,
+            "meta": pv.meta, "forms": pv.forms}
 
 
 def _capped(*where):

@@ -284,7 +284,7 @@ IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": Fal
 
 
 def _procedures() -> list[dict]:
-    return [svc().process_info(pid) for pid in sorted({p["process_id"] for p in svc().processes()})]
+    return svc().newest_processes()
 
 
 @operation("/processes", "get", "The deployed procedures, whether this token may register cases in each, "

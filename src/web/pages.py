@@ -227,8 +227,7 @@ def _my_procedures() -> list[dict]:
     """The newest version of each procedure one of the user's roles works on (registers its
     cases or has a lane in it), by id."""
     out = []
-    for pid in sorted({p["process_id"] for p in svc().processes()}):
-        info = svc().process_info(pid)
+    for info in svc().newest_processes():
         meta = info["meta"]
         roles = {meta.get("start_role")} | {task.get("role") for task in (meta.get("tasks") or {}).values()}
         if my_roles() & roles:
@@ -239,8 +238,10 @@ def _my_procedures() -> list[dict]:
 def _category_titles(process_ids) -> dict:
     """Category code -> its title in the procedures' intake forms."""
     out = {}
-    for pid in process_ids:
-        info = svc().process_info(pid)
+    wanted = set(process_ids)
+    for info in svc().newest_processes():
+        if info["process_id"] not in wanted:
+            continue
         form = info["forms"].get(info["meta"].get("start_form") or "") or {}
         out |= formgen.choice_titles((form.get("properties") or {}).get("category") or {})
     return out
