@@ -118,6 +118,21 @@ class _Web:
         return {"status": r.status_code, "body": r.get_data(as_text=True)}
 
 
+def _hold_after_first_read(service, gate_dir, instance_id, table) -> None:
+    """Hold this process at the gate of `instance_id` once, right after its next statement
+    that reads `table` (a SQLAlchemy event on its own engine), until the test opens it."""
+    from sqlalchemy import event
+
+    held = []
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        if not held and statement.lstrip().upper().startswith("SELECT") and f"FROM {table}" in statement:
+            held.append(statement)
+            Path(gate_dir, f"arrived-{instance_id}-{os.getpid()}").touch()
+            wait_for(Path(gate_dir) / f"open-{instance_id}")
+    event.listen(service.engine, "after_cursor_execute", after)
+
+
 def _worker(url, gate_dir, handler_timeout, inbox, outbox):
     if gate_dir:
         os.environ["CF_TEST_GATE"] = str(gate_dir)
@@ -136,6 +151,12 @@ def _worker(url, gate_dir, handler_timeout, inbox, outbox):
             out = _outcome(lambda: service.start(*args).case_number)
         elif action == "complete":
             out = _outcome(lambda: service.complete_task(*args).status)
+        elif action == "complete_held_after_read":
+            # held at the gate right after the completion's first read (the task rows), before
+            # it loads the case: the window between an action's reads
+            task_id, user, data, instance_id = args
+            _hold_after_first_read(service, gate_dir, instance_id, "human_tasks")
+            out = _outcome(lambda: service.complete_task(task_id, user, data).status)
         elif action == "claim":
             out = _outcome(lambda: service.claim_task(*args)["claimed_by"])
         elif action == "tick":

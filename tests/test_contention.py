@@ -137,6 +137,39 @@ def _cli(db_url, gate, *args):
     return subprocess.Popen([CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def test_a_task_completed_while_another_completion_reads_stays_completed(svc, workers, gate):
+    """Found by the crash run: user B's completion of one task read the case's open tasks,
+    then user A completed another task of the case and committed, then B loaded the case as
+    A left it. B's rows were from before A, so A's task still looked open, and B's sync
+    marked it cancelled over A's acknowledged completion. Now B loses the race and is told
+    who won; A's task stays completed, and B's task can be completed again."""
+    case = svc.start("mini", INTAKE, "alice")
+    svc.clock.set(parse_instant("2026-05-07T12:00:00+08:00"))
+    svc.tick()                                  # the review is overdue: the manager supervises
+    review = open_task(svc, case.instance_id, "review")
+    supervise = open_task(svc, case.instance_id, "supervise")
+    w = workers(1)
+    w.send(0, "clock", "2026-05-07T12:30:00+08:00")
+    assert w.results(1)[0]["outcome"] == "ok"
+    w.send(0, "complete_held_after_read", supervise["task_id"], "bob", {"note": "督办"}, case.instance_id)
+    gate.wait_arrivals(case.instance_id, 1, workers=w)      # bob has read the case's open tasks
+    svc.clock.set(parse_instant("2026-05-07T12:10:00+08:00"))
+    svc.complete_task(review["task_id"], "alice", {"verdict": "ok"})
+    gate.open(case.instance_id)
+    (bob,) = w.results(1)
+    assert bob["outcome"] == "conflict" and bob["by"] == "alice", bob
+    assert "nothing was changed" in bob["message"] or "未作任何更改" in bob["message"], bob
+    with svc.sessions() as s:
+        rows = {r.task_spec: r for r in s.execute(select(HumanTask).where(
+            HumanTask.instance_id == case.instance_id)).scalars()}
+    assert (rows["review"].status, rows["review"].completed_by) == ("completed", "alice")
+    assert rows["supervise"].status == "open"
+    assert [e.actor for e in events(svc, case.instance_id, "task_completed")] == ["alice"]
+    svc.clock.set(parse_instant("2026-05-07T12:40:00+08:00"))
+    svc.complete_task(supervise["task_id"], "bob", {"note": "督办"})
+    assert svc.replay(case.instance_id).consistent is True
+
+
 def test_two_cli_completions_of_one_task_exit_0_and_5_without_a_traceback(db_url, gate, tmp_path):
     first = _cli(db_url, gate, "deploy", str(MINI))
     assert first.wait() == 0, first.stderr.read()

@@ -273,12 +273,20 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         return self._committed(result)
 
     def _complete_in(self, s, task_id, actor, data, now, roles, expected_version) -> ActionResult:
-        case_rows = s.execute(select(HumanTask).where(
+        # The case's open task rows and the case's row version, read by one statement (one
+        # snapshot): the case is loaded by a second one, and if another action committed in
+        # between, these rows are stale (a task it completed would still look open, and the
+        # sync below would mark it cancelled over its completion). The versions then differ
+        # and this action loses the race, as it would at its flush.
+        case_rows = s.execute(select(HumanTask, Instance.row_version).join(
+            Instance, Instance.id == HumanTask.instance_id).where(
             HumanTask.instance_id == select(HumanTask.instance_id).where(HumanTask.id == task_id).scalar_subquery(),
-            or_(HumanTask.status == "open", HumanTask.id == task_id))).scalars().all()
-        row = next((r for r in case_rows if r.id == task_id), None)
+            or_(HumanTask.status == "open", HumanTask.id == task_id))).all()
+        row = next((r for r, _ in case_rows if r.id == task_id), None)
         if row is None:
             raise NotFound(msg("no_task_cli", task=task_id))
+        version_seen = case_rows[0][1]
+        case_rows = [r for r, _ in case_rows]
         if row.status == "completed":
             raise _already_completed(row)
         if row.status != "open":
@@ -290,6 +298,8 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
             raise Conflict(msg("task_claimed", task=row.name, by=Person(row.claimed_by), at=row.claimed_at),
                            by=row.claimed_by, at=row.claimed_at)
         case = self._load(s, row.instance_id, now, expected_version)
+        if case.inst.row_version != version_seen:      # changed between the two reads
+            raise self._lost_race({case.inst.id})
         case.open_tasks = {r.id: r for r in case_rows if r.status == "open"}
         inst, pv, wf, ids = case.inst, case.pv, case.wf, case.ids
         task = wf.get_task_from_id(uuid.UUID(task_id))
