@@ -14,10 +14,17 @@ office's do. Then it times, interleaved round by round (bench/interleaved.py):
 * `show` by case number; `list_tasks(role=...)` (`complaintflow tasks --role`);
   `inbox_counts` for one role; `inbox` page 1 for one role; the whole page `GET /`.
 
-It reports medians in ms, ratios to the baseline, and large/small ratios (the goal: within
-1.2x from 1,000 to 1,000,000). Usage:
+Every probe runs on every store in the same round, so each larger/small ratio is paired
+within a round (a store measured while the machine was busier does not look slower). It
+reports medians in ms per store, and per larger store the median over rounds of its time
+over the small store's, with the range (the goal: within 1.2x from 1,000 to 1,000,000).
+Usage:
 
-    python bench/bench_million.py [--cases 100000] [--small 1000] [--million] [--rounds 7] [--json]
+    python bench/bench_million.py [--cases 100000] [--small 1000] [--million] [--rounds 7]
+                                  [--dir DIR] [--json]
+
+With --dir the stores are kept there and reused by the next run (the 1,000,000-case store
+takes about half an hour to build and 10-20 GB of disk).
 """
 
 from __future__ import annotations
@@ -25,7 +32,10 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
+import statistics
 import sys
+import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_actions import INTAKE, STEPS  # noqa: E402
 from bench_inbox import NOW  # noqa: E402   (the enterprise and hospital cases are run then)
 from bench_pages import HOSPITAL  # noqa: E402
-from interleaved import each_store, interleaved, print_by_size, size_options, store_sizes  # noqa: E402
+from interleaved import paired_rounds, size_options, store_sizes  # noqa: E402
 
 from complaintflow.engine.clock import FixedClock  # noqa: E402
 from complaintflow.engine.service import ComplaintService  # noqa: E402
@@ -144,7 +154,8 @@ def build(path: str, n: int) -> ComplaintService:
     return service
 
 
-def measure(service: ComplaintService, path: str, rounds: int) -> dict:
+def probes_of(service: ComplaintService, path: str) -> dict:
+    """The probes on one store (each a function of no arguments)."""
     roles = load_roles(ROOT / "processes")
     app = create_app(service, users=load_users(DEMO_USERS, set(roles)), roles=roles, secret_key="bench")
     client = sign_in(app.test_client(), ROLE)
@@ -154,7 +165,7 @@ def measure(service: ComplaintService, path: str, rounds: int) -> dict:
                          "ORDER BY case_number DESC LIMIT 1").fetchone()[0]
     baseline_sql = ("SELECT * FROM human_tasks WHERE status = 'open' AND role = ? "
                     "ORDER BY priority, due_sort, id LIMIT 50")
-    probes = {
+    return {
         "baseline": lambda: raw.execute(baseline_sql, (ROLE,)).fetchall(),
         "show_by_number": lambda: service.show(number),
         "list_tasks_role": lambda: service.list_tasks(role=ROLE),                # tasks --role: up to 500
@@ -163,27 +174,92 @@ def measure(service: ComplaintService, path: str, rounds: int) -> dict:
         "inbox_one_role": lambda: service.inbox(roles={ROLE}, user=ROLE),
         "page": lambda: client.get("/"),
     }
-    return interleaved(probes, rounds)
+
+
+def measure_all(stores: dict, rounds: int, repeat: int = 5) -> dict:
+    """Every probe on every store in each round (the order rotated from round to round), so
+    that a store measured while the machine is busier is not mistaken for a slower one.
+    Per store and probe: median ms, and ratio to that store's baseline; per larger store and
+    probe: the median over rounds of (its time / the small store's time in the same round)."""
+    flat = {f"{label}|{name}": fn for label, probes in stores.items() for name, fn in probes.items()}
+    flat = {"baseline": flat[f"{next(iter(stores))}|baseline"], **flat}
+
+    def progress(r, samples):
+        print(f"  round {r + 1} of {rounds} measured", file=sys.stderr)
+    paired = paired_rounds(flat, rounds, repeat=repeat, on_round=progress)
+    samples = paired["samples"]
+    labels = list(stores)
+    results = {}
+    for label in labels:
+        ms = {name: statistics.median(samples[f"{label}|{name}"]) * 1000 for name in stores[label]}
+        results[label] = {"ms": ms, "ratio": {k: v / ms["baseline"] for k, v in ms.items()}}
+    small = labels[0]
+    for label in labels[1:]:
+        results[label]["over_small"] = {
+            name: statistics.median(a / b for a, b in zip(samples[f"{label}|{name}"], samples[f"{small}|{name}"]))
+            for name in stores[label]}
+        results[label]["over_small_range"] = {
+            name: (min(a / b for a, b in zip(samples[f"{label}|{name}"], samples[f"{small}|{name}"])),
+                   max(a / b for a, b in zip(samples[f"{label}|{name}"], samples[f"{small}|{name}"])))
+            for name in stores[label]}
+    return results
+
+
+def store(directory: Path, label: str, n: int) -> tuple[ComplaintService, str, float | None]:
+    """The store of `n` cases in `directory`: built, or reused when a complete one is there
+    (a build that was stopped leaves no `.done` mark and is built again)."""
+    path = directory / f"{label}.sqlite3"
+    done = directory / f"{label}.done"
+    if done.exists() and done.read_text().strip() == str(n) and path.exists():
+        service = ComplaintService(f"sqlite:///{path}", clock=FixedClock(NOW), notifier=FakeNotifier(),
+                                   chain_key=TEST_CHAIN_KEY)
+        return service, str(path), None
+    for stale in directory.glob(f"{label}.sqlite3*"):
+        stale.unlink()
+    t0 = time.perf_counter()
+    service = build(str(path), n)
+    built = time.perf_counter() - t0
+    done.write_text(str(n))
+    return service, str(path), built
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     size_options(ap)
+    ap.add_argument("--dir", type=Path, help="keep the stores here and reuse complete ones on the next run "
+                                              "(default: a temporary directory, removed at the end)")
     args = ap.parse_args()
     sizes = store_sizes(args)
-    results = {}
-    for label, n, path, service, built in each_store(sizes, build):
-        with sqlite3.connect(path) as conn:
-            counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ID_COLUMNS}
-            open_role = conn.execute("SELECT count(*) FROM human_tasks WHERE status = 'open' AND role = ?",
-                                     (ROLE,)).fetchone()[0]
-        print(f"built {n:,} cases in {built:.1f} s: {counts}, {open_role:,} open {ROLE} tasks", file=sys.stderr)
-        results[label] = measure(service, path, args.rounds) | {"build_s": built, "rows": counts}
-        print(json.dumps({label: results[label]["ms"]}), file=sys.stderr)      # a long run's partial result
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = args.dir or Path(tmp)
+        directory.mkdir(parents=True, exist_ok=True)
+        stores, info = {}, {}
+        for label, n in sizes:
+            service, path, built = store(directory, label, n)
+            with sqlite3.connect(path) as conn:
+                counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ID_COLUMNS}
+                open_role = conn.execute("SELECT count(*) FROM human_tasks WHERE status = 'open' AND role = ?",
+                                         (ROLE,)).fetchone()[0]
+            how = f"built in {built:.1f} s" if built is not None else "reused"
+            print(f"{n:,} cases {how}: {counts}, {open_role:,} open {ROLE} tasks, "
+                  f"{Path(path).stat().st_size / 2 ** 20:,.0f} MiB", file=sys.stderr)
+            stores[label] = probes_of(service, path)
+            info[label] = {"cases": n, "build_s": built, "rows": counts, "open_role_tasks": open_role}
+        results = measure_all(stores, args.rounds)
+    for label in results:
+        results[label] |= info[label]
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
         return
-    print_by_size(results, sizes)
+    labels = [label for label, _ in sizes]
+    print(f"{'probe':<18}" + "".join(f"{f'{n:,} ms':>15}" for _, n in sizes)
+          + "".join(f"{f'{label}/small':>22}" for label in labels[1:]))
+    for name in results[labels[0]]["ms"]:
+        line = f"{name:<18}" + "".join(f"{results[lb]['ms'][name]:>15.2f}" for lb in labels)
+        for lb in labels[1:]:
+            lo, hi = results[lb]["over_small_range"][name]
+            line += f"{results[lb]['over_small'][name]:>8.2f} ({lo:.2f}-{hi:.2f})"
+        print(line)
 
 
 if __name__ == "__main__":
