@@ -8,6 +8,15 @@ in the event log (so replay can feed it back without calling the handler again).
 
 Handlers never import Flask or the engine's storage; what they may touch arrives in
 `ctx.services`.
+
+A handler may wait on something outside the process (a notifier's gateway, another
+authority's system): such a handler runs in a worker thread under the time limit
+(COMPLAINTFLOW_HANDLER_TIMEOUT, engine/runtime.py `call_handler`), so that a hung system
+makes its task an incident instead of holding the action. That is the default. A handler
+that only computes over its parameters and the case's own services (deadlines, the case
+summary, the case-number counter) is registered with `may_hang=False` and runs on the
+action's own thread: handing a call to a worker and back costs two thread switches, about
+1 ms per call on a loaded machine (docs/performance.md, "Cost per user action").
 """
 
 from __future__ import annotations
@@ -86,19 +95,25 @@ class HandlerInfo:
     func: Handler
     summary: str = ""
     params: tuple[str, ...] = field(default_factory=tuple)
+    # whether the handler may wait on something outside the process (see the module's doc):
+    # True runs it in a worker thread under the time limit; False on the action's thread
+    may_hang: bool = True
 
 
 class HandlerRegistry:
     def __init__(self):
         self._handlers: dict[str, HandlerInfo] = {}
 
-    def register(self, name: str, func: Handler | None = None, *, params: tuple[str, ...] = ()):
-        """Register `func` under `name`; usable as a decorator."""
+    def register(self, name: str, func: Handler | None = None, *, params: tuple[str, ...] = (),
+                 may_hang: bool = True):
+        """Register `func` under `name`; usable as a decorator. `may_hang=False` declares that
+        the handler touches nothing outside the process (no notifier, no outside system), so
+        it runs without a time limit on the action's own thread."""
         def add(f: Handler) -> Handler:
             if name in self._handlers:
                 raise ValueError(f"handler '{name}' is registered twice")
             doc = (f.__doc__ or "").strip().splitlines()
-            self._handlers[name] = HandlerInfo(name, f, doc[0] if doc else "", tuple(params))
+            self._handlers[name] = HandlerInfo(name, f, doc[0] if doc else "", tuple(params), may_hang)
             return f
         return add(func) if func is not None else add
 

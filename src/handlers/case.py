@@ -30,6 +30,7 @@ def split(ctx):
 
 
 def register(registry):
-    registry.register("case.close", close)
-    registry.register("case.set_state", set_state, params=("state",))
-    registry.register("case.split", split, params=("parts", "process"))
+    registry.register("case.close", close, may_hang=False)
+    registry.register("case.set_state", set_state, params=("state",), may_hang=False)
+    # the new cases' own handlers are called each by its own flag
+    registry.register("case.split", split, params=("parts", "process"), may_hang=False)

@@ -13,4 +13,6 @@ def assign(ctx):
 
 
 def register(registry):
-    registry.register("case_number.assign", assign, params=("prefix",))
+    # the counter is a row of this database, taken in a short transaction of its own: a wait for
+    # its lock is bounded by the database's own lock timeout, not by an outside system
+    registry.register("case_number.assign", assign, params=("prefix",), may_hang=False)

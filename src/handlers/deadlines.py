@@ -130,12 +130,15 @@ def working_time(ctx):
 
 
 def register(registry):
+    # all of them compute on the business calendar and the case's own deadline rows
     registry.register("deadline.start", start,
                       params=("name", "unit", "amount", "from", "until", "max_rounds", "rule", "seed", "remind_workdays",
-                              "label"))
-    registry.register("deadline.stop", stop, params=("name",))
-    registry.register("calendar.period", period, params=("unit", "amount", "from"))
-    registry.register("calendar.working_time", working_time, params=())
-    registry.register("deadline.pause", pause, params=("names", "reason"))
-    registry.register("deadline.resume", resume, params=("names",))
-    registry.register("deadline.extend", extend, params=("name", "amount", "max_total", "before_due", "approved"))
+                              "label"),
+                      may_hang=False)
+    registry.register("deadline.stop", stop, params=("name",), may_hang=False)
+    registry.register("calendar.period", period, params=("unit", "amount", "from"), may_hang=False)
+    registry.register("calendar.working_time", working_time, params=(), may_hang=False)
+    registry.register("deadline.pause", pause, params=("names", "reason"), may_hang=False)
+    registry.register("deadline.resume", resume, params=("names",), may_hang=False)
+    registry.register("deadline.extend", extend, params=("name", "amount", "max_total", "before_due", "approved"),
+                      may_hang=False)

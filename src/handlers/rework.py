@@ -7,4 +7,4 @@ def count(ctx):
 
 
 def register(registry):
-    registry.register("rework.count", count, params=("current",))
+    registry.register("rework.count", count, params=("current",), may_hang=False)
