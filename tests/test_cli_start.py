@@ -1,26 +1,34 @@
 """The command starts fast because it loads only what the command run needs: `--help`
 loads no database or engine library, a read command on a current database neither Alembic
 nor the form, calendar or JSON-output libraries, and `tasks` on a SQLite store neither
-SQLAlchemy nor SpiffWorkflow (it reads the rows with sqlite3: engine/sqlite_reads.py, which
-lists what the service lists); commands defined in other modules are registered by name and
+SQLAlchemy nor SpiffWorkflow, nor does `show` (they read the rows with sqlite3:
+engine/sqlite_reads.py, which gives what the service gives, for every shipped procedure's
+cases step by step; SpiffWorkflow only for a case waiting at an event); commands defined in other modules are registered by name and
 still listed with their own help (docs/performance.md)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import update
 
+from SpiffWorkflow.util.task import TaskState
+
+from complaintflow.engine import sqlite_reads
 from complaintflow.engine.models import HumanTask
+from complaintflow.engine.scenarios import Runner, ScenarioRun, scenario_files
 from complaintflow.engine.sqlite_reads import SqliteReads
 from complaintflow.web.cli import Ctx, _Group, cli
 
+ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("sqlalchemy", "SpiffWorkflow", "alembic", "marshmallow", "jsonschema", "holidays", "lxml", "flask")
 
 
@@ -56,9 +64,11 @@ def test_a_read_command_on_a_current_database_loads_no_migration_form_or_output_
                             "mini", "--json", "--data", '{"subject": "x", "due_at": "2026-05-08T17:00:00+08:00"}'],
                            env=env, check=True, capture_output=True, text=True)
     number = json.loads(start.stdout)["case_number"]
-    loaded = loaded_after(["show", number], env)
-    assert "sqlalchemy" in loaded              # it did read the database
-    assert not loaded & {"alembic", "jsonschema", "marshmallow", "holidays", "flask"}
+    shown = subprocess.run([sys.executable, "-m", "complaintflow.web.cli", "show", number], env=env,
+                           check=True, capture_output=True, text=True).stdout
+    assert f"case {number}" in shown and "Review" in shown        # it did read the case and its task
+    # the engine only for the messages it waits for (the case waits at the review's timer)
+    assert not loaded_after(["show", number], env) & (set(HEAVY) - {"SpiffWorkflow", "lxml"})
     listed = subprocess.run([sys.executable, "-m", "complaintflow.web.cli", "tasks", "--role", "reception"], env=env,
                             check=True, capture_output=True, text=True).stdout
     assert number in listed                    # it did read the database, without the ORM or the engine
@@ -106,3 +116,71 @@ def test_every_command_is_listed_with_its_own_help_and_runs():
         assert line.split(None, 1)[1].rstrip(".").rstrip() in command.get_short_help_str(10_000)
     for name in ("test", "whatif", "diff", "calendar", "stats", "export"):
         assert CliRunner().invoke(cli, [name, "--help"]).exit_code == 0, name
+
+
+class _ShowCompared(ScenarioRun):
+    """A scenario run that, after every step, shows its case both ways (by instance id and by
+    case number) and keeps what it saw."""
+
+    def __init__(self, runner, scenario, db_file, seen):
+        super().__init__(runner, scenario, db_file)
+        self.reads, self.seen = SqliteReads(db_file, self.clock), seen
+
+    def check(self, step, sent, fired):
+        super().check(step, sent, fired)
+        case, awaited = self.service.show(self.instance_id), self.service.awaited_messages(self.instance_id)
+        assert self.reads.show(self.instance_id) == case, (self.scenario.name, step.label)
+        assert self.reads.show(case["case_number"]) == case, (self.scenario.name, step.label)
+        assert self.reads.awaited_messages(case["case_number"]) == awaited, (self.scenario.name, step.label)
+        self.seen.append((self.scenario.process_id, case, awaited))
+
+
+def test_show_read_from_sqlite_shows_what_the_service_shows_for_every_shipped_procedure():
+    """Each shipped procedure's longest scenario, its case shown after every step (open, waiting
+    for messages, with limits running, paused and breached, closed with its state packed):
+    the same case and the same awaited messages whether read with sqlite3 or the service."""
+    seen = []
+    with Runner(ROOT / "processes") as runner:
+        scenarios, errors = runner.load(scenario_files([ROOT / "processes" / "tests"]))
+        assert not errors
+        longest = {}
+        for s in scenarios:
+            if len(s.steps) > len(longest.get(s.process_id, s).steps) or s.process_id not in longest:
+                longest[s.process_id] = s
+        for n, scenario in enumerate(longest.values()):
+            db_file = Path(runner._tmp.name) / f"show-{n}.sqlite3"
+            shutil.copyfile(runner.template, db_file)
+            outcome = _ShowCompared(runner, scenario, db_file, seen).run()
+            assert outcome.passed, outcome.message
+    assert {p for p, _, _ in seen} == set(runner.models) and len(runner.models) >= 17
+    assert any(awaited for _, _, awaited in seen)                          # cases waiting for messages
+    assert any(c["status"] == "completed" for _, c, _ in seen)            # closed cases (packed)
+    assert {d["status"] for _, c, _ in seen for d in c["deadlines"]} >= {"open", "met", "breached"}
+    assert any(c["completed_tasks"] for _, c, _ in seen)
+
+
+def test_waiting_is_the_engine_s_waiting_state():
+    assert sqlite_reads.WAITING == TaskState.WAITING
+
+
+def _cli(args, db_url, service_only=False, monkeypatch=None):
+    if service_only:
+        monkeypatch.setattr(SqliteReads, "open", classmethod(lambda cls, url, clock=None: None))
+    result = CliRunner().invoke(cli, ["--db", db_url, "--now", "2026-05-09T10:00", *args])
+    monkeypatch.undo() if service_only else None
+    return result.exit_code, result.output
+
+
+def test_show_prints_the_same_text_and_json_either_way_and_the_same_error(mini, db_url, clock, monkeypatch):
+    case = mini.start("mini", {"subject": "x", "due_at": "2026-05-07T12:00:00+08:00"}, "li")
+    clock.advance(days=2)
+    mini.tick()                                 # the review is overdue: a manager's task
+    assert isinstance(Ctx(db_url, None).reads(), SqliteReads)
+    for args in (["show", case.case_number], ["show", case.instance_id, "--json"], ["show", "KH-0000"],
+                 ["show", "nope", "--json"]):
+        direct = _cli(args, db_url)
+        assert direct == _cli(args, db_url, service_only=True, monkeypatch=monkeypatch), args
+    code, text = _cli(["show", case.case_number], db_url)
+    assert code == 0 and "Supervise  [manager]" in text
+    code, text = _cli(["show", "nope"], db_url)
+    assert code != 0 and "there is no case 'nope' (give an instance id or a case number)" in text

@@ -190,21 +190,9 @@ class DeadlineBook:
         row.provisional = due.provisional
 
 
-
 def _due_text(row: Deadline) -> str:
     from .clock import SHANGHAI
     return row.due_at.astimezone(SHANGHAI).isoformat()
-
-
-def deadline_dict(row: Deadline, now: datetime | None = None) -> dict:
-    status = row.status
-    overdue = status == "open" and now is not None and now >= row.due_at
-    return {"name": row.name, "rule": row.rule, "seed": row.seed, "unit": row.unit, "amount": row.amount,
-            "start": iso(row.start_at), "due": iso(row.due_at), "last_day": row.last_day,
-            "provisional": row.provisional, "status": "breached" if overdue else status,
-            "paused_days": row.paused_days, "paused_seconds": row.paused_seconds, "paused_since": iso(row.paused_at),
-            "extended_by": row.extended_by, "breached_at": iso(row.breached_at), "completed": iso(row.completed_at),
-            "round": row.round or 1}
 
 
 def rounds(limit: dict, events: list[dict]) -> dict:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from sqlalchemy import and_, func, or_, select, union_all
 
-from .deadlines import DeadlineBook, deadline_dict
+from .deadlines import DeadlineBook
 from .errors import NotFound
 from .models import Event, HumanTask, Incident, Instance
-from .views import case_dict, incident_dict, task_dict
+from .views import case_dict, case_not_found, deadline_dict, incident_dict, task_dict
 
 
 class CaseQueries:
@@ -121,7 +121,7 @@ class CaseQueries:
         if inst is None:
             inst = s.execute(select(Instance).where(Instance.case_number == ref)).scalar_one_or_none()
         if inst is None:
-            raise NotFound(f"there is no case '{ref}' (give an instance id or a case number)")
+            raise case_not_found(ref)
         return inst
 
     def history(self, instance_id: str) -> list[dict]:

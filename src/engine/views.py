@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .clock import iso
-from .errors import Message, msg
+from .errors import Message, NotFound, msg
 
 if TYPE_CHECKING:            # rows of these (or any object with their attributes, engine/sqlite_reads.py)
-    from .models import HumanTask, Incident, Instance
+    from .models import Deadline, HumanTask, Incident, Instance
 
 
 def task_dict(t: HumanTask) -> dict:
@@ -30,6 +31,21 @@ def case_dict(i: Instance) -> dict:
             "closed": iso(i.closed_at), "next_due": iso(i.next_due_at), "started_by": i.started_by,
             "legal_state": i.legal_state,
             "events": i.last_event_seq, "row_version": i.row_version}
+
+
+def deadline_dict(row: Deadline, now: datetime | None = None) -> dict:
+    status = row.status
+    overdue = status == "open" and now is not None and now >= row.due_at
+    return {"name": row.name, "rule": row.rule, "seed": row.seed, "unit": row.unit, "amount": row.amount,
+            "start": iso(row.start_at), "due": iso(row.due_at), "last_day": row.last_day,
+            "provisional": row.provisional, "status": "breached" if overdue else status,
+            "paused_days": row.paused_days, "paused_seconds": row.paused_seconds, "paused_since": iso(row.paused_at),
+            "extended_by": row.extended_by, "breached_at": iso(row.breached_at), "completed": iso(row.completed_at),
+            "round": row.round or 1}
+
+
+def case_not_found(ref: str) -> NotFound:
+    return NotFound(f"there is no case '{ref}' (give an instance id or a case number)")
 
 
 def describe_driver(ev) -> Message:

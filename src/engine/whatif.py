@@ -40,7 +40,7 @@ from lxml import etree
 from sqlalchemy import func, select
 
 from .clock import SHANGHAI, FixedClock, iso, local_minute
-from .deadlines import deadline_dict
+from .views import deadline_dict
 from .definitions import NS, check_paths
 from .errors import ComplaintflowError, Conflict, InvalidInput, ValidationFailed
 from .forms import validate_submission

@@ -55,7 +55,7 @@ class Ctx:
         SQLAlchemy, no engine), else the service."""
         if self._service is None:
             from ..engine.sqlite_reads import SqliteReads
-            reads = SqliteReads.open(self.db)
+            reads = SqliteReads.open(self.db, FixedClock(self.now) if self.now else None)
             if reads is not None:
                 return reads
         return self.service
@@ -272,8 +272,9 @@ def cases(obj, process_id, status, as_json):
 @click.pass_obj
 def show(obj, ref, as_json):
     """One case: summary, open tasks, messages it waits for, incidents (REF: instance id or case number)."""
-    case = obj.service.show(ref)
-    case["awaited_messages"] = obj.service.awaited_messages(ref)
+    reads = obj.reads()
+    case = reads.show(ref)
+    case["awaited_messages"] = reads.awaited_messages(ref)
 
     def text(c):
         click.echo(f"case {c['case_number'] or '-'}  ({c['instance_id']})")
