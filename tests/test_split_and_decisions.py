@@ -59,6 +59,32 @@ def test_a_split_part_the_intake_form_refuses_starts_no_case_at_all(sp):
     assert [c["case_number"] for c in sp.list_cases(process_id="split")] == [parent.case_number]
 
 
+def test_a_split_that_fails_after_its_first_case_started_leaves_nothing_of_it(sp, monkeypatch):
+    """The first new case was started in full (its task row and events wait for the end of the
+    action) when the second fails: neither is written, the parent gets the incident."""
+    from complaintflow.engine.models import Event, HumanTask
+    from sqlalchemy import func, select
+    parent = sp.start("split", {"request_types": ["complaint", "report"], "content": "混合"}, "li")
+    task = open_task(sp, parent.instance_id, "divide")
+    start_in, calls = sp._start_in, []
+
+    def second_fails(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the database went away")
+        return start_in(*args, **kwargs)
+    monkeypatch.setattr(sp, "_start_in", second_fails)
+    result = sp.complete_task(task["task_id"], "li", {"parts": [
+        {"request_types": ["complaint"], "content": "退款"}, {"request_types": ["report"], "content": "过期"}]})
+    assert result.status == "incident" and "the database went away" in result.incidents[0]["message"]
+    assert [c["case_number"] for c in sp.list_cases(process_id="split")] == [parent.case_number]
+    with sp.sessions() as s:
+        others = [HumanTask.instance_id != parent.instance_id, Event.instance_id != parent.instance_id]
+        assert s.execute(select(func.count()).select_from(HumanTask).where(others[0])).scalar() == 0
+        assert s.execute(select(func.count()).select_from(Event).where(others[1])).scalar() == 0
+    assert sp.replay(parent.instance_id).consistent is True
+
+
 def test_a_business_rule_task_sets_case_data_from_its_dmn_table(sp):
     complaint = sp.start("split", {"request_types": ["complaint"], "content": "退款"}, "li")
     report = sp.start("split", {"request_types": ["report"], "content": "无照经营"}, "li")

@@ -87,6 +87,8 @@ class CaseStarter:
             except InvalidInput as err:
                 raise InvalidInput(f"part {n} of the split: {err}", getattr(err, "field_errors", None)) from err
         before = set(self.session.new)
+        # what the new cases leave to write after the flush: their events and task rows
+        pending = {k: len(self.session.info.get(k, ())) for k in ("pending_events", "after_flush_checks")}
         out = []
         try:
             for part in parts:
@@ -96,5 +98,7 @@ class CaseStarter:
             # nothing was written yet (service.uow writes at the end): forget this call's new rows
             for obj in set(self.session.new) - before:
                 self.session.expunge(obj)
+            for key, n in pending.items():
+                del self.session.info.get(key, [])[n:]
             raise
         return out

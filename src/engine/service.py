@@ -16,7 +16,7 @@ import uuid
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -273,20 +273,20 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         return self._committed(result)
 
     def _complete_in(self, s, task_id, actor, data, now, roles, expected_version) -> ActionResult:
-        # The case's open task rows and the case's row version, read by one statement (one
-        # snapshot): the case is loaded by a second one, and if another action committed in
-        # between, these rows are stale (a task it completed would still look open, and the
-        # sync below would mark it cancelled over its completion). The versions then differ
-        # and this action loses the race, as it would at its flush.
-        case_rows = s.execute(select(HumanTask, Instance.row_version).join(
-            Instance, Instance.id == HumanTask.instance_id).where(
+        # The task, the case's other open task rows, the case row and its state, read by one
+        # statement: one snapshot, so the task rows are those of the case version this action
+        # checks at its flush (read apart, another action committing in between left a task it
+        # had completed looking open here, and the sync below marked it cancelled over that
+        # completion).
+        read = s.execute(select(HumanTask, Instance, InstanceState).join(
+            Instance, Instance.id == HumanTask.instance_id).join(
+            InstanceState, InstanceState.instance_id == Instance.id).where(
             HumanTask.instance_id == select(HumanTask.instance_id).where(HumanTask.id == task_id).scalar_subquery(),
             or_(HumanTask.status == "open", HumanTask.id == task_id))).all()
-        row = next((r for r, _ in case_rows if r.id == task_id), None)
+        row = next((r for r, _, _ in read if r.id == task_id), None)
         if row is None:
             raise NotFound(msg("no_task_cli", task=task_id))
-        version_seen = case_rows[0][1]
-        case_rows = [r for r, _ in case_rows]
+        case_rows = [r for r, _, _ in read]
         if row.status == "completed":
             raise _already_completed(row)
         if row.status != "open":
@@ -297,9 +297,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         if row.claimed_by and row.claimed_by != actor:
             raise Conflict(msg("task_claimed", task=row.name, by=Person(row.claimed_by), at=row.claimed_at),
                            by=row.claimed_by, at=row.claimed_at)
-        case = self._load(s, row.instance_id, now, expected_version)
-        if case.inst.row_version != version_seen:      # changed between the two reads
-            raise self._lost_race({case.inst.id})
+        case = self._load(s, row.instance_id, now, expected_version, read=tuple(read[0][1:]))
         case.open_tasks = {r.id: r for r in case_rows if r.status == "open"}
         inst, pv, wf, ids = case.inst, case.pv, case.wf, case.ids
         task = wf.get_task_from_id(uuid.UUID(task_id))
@@ -333,7 +331,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
             if done.rowcount != 1:
                 holder, since = session.execute(select(t.c.claimed_by, t.c.claimed_at).where(t.c.id == task_id)).one()
                 raise Conflict(msg("task_claimed", task=row.name, by=Person(holder), at=since), by=holder, at=since)
-        s.info.setdefault("after_flush_checks", []).append(complete_unless_claimed)
+        after_flush(s, complete_unless_claimed)
         return result
 
     def retry(self, instance_id: str, actor: str) -> ActionResult:
@@ -422,9 +420,10 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
                                             timeout=self.handler_timeout)
         return ComplaintScriptEngine(dispatcher)
 
-    def _load(self, s, instance_id, now, expected_version=None):
-        """The case for an action dated `now` (the moment its events will carry)."""
-        inst, state = s.execute(select(Instance, InstanceState).outerjoin(
+    def _load(self, s, instance_id, now, expected_version=None, read=None):
+        """The case for an action dated `now` (the moment its events will carry). `read`: the
+        case row and its state row, when the action read them with rows of its own."""
+        inst, state = read or s.execute(select(Instance, InstanceState).outerjoin(
             InstanceState, InstanceState.instance_id == Instance.id).where(Instance.id == instance_id)).first() or (None, None)
         if inst is None:
             raise NotFound(msg("no_case", case=instance_id))
@@ -453,7 +452,13 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         # serialized once: the stored text (in tree order, runtime.state_text) and its hash
         state_json = runtime.state_text(self.serializer.state_to_dict(wf))
         digest = runtime.text_hash(state_json)
-        case.state_row.state, case.state_row.state_hash = state_json, digest
+        if inst.step_count and not wf.is_completed():
+            # an open case's state: one Core UPDATE after the flush (the ORM adds nothing to it)
+            for key, value in (("state", state_json), ("state_hash", digest)):
+                set_committed_value(case.state_row, key, value)
+            after_flush(s, _state_update(inst.id, state_json, digest))
+        else:   # a new case's row is inserted, a closing case's packed (compaction.py), by the ORM
+            case.state_row.state, case.state_row.state_hash = state_json, digest
         inst.id_counter = ids.counter
         inst.step_count += 1
         inst.updated_at = now
@@ -522,7 +527,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
             open_rows = {r.id: r for r in s.execute(select(HumanTask).where(
                 HumanTask.instance_id == inst.id, HumanTask.status == "open")).scalars()}
         ready = {str(t.id): t for t in ready_user}
-        still_open = []
+        still_open, new_rows = [], []
         for tid, row in open_rows.items():
             if row.status != "open":        # completed by this very action
                 continue
@@ -550,8 +555,12 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
             _set_due(row, runtime.evaluate_due(wf, task, meta.get("due")))
             if meta.get("assign_to"):       # a task for one person (engine/org.py)
                 self._assign(s, inst, row, meta["assign_to"], task.data, now)
-            s.add(row)
+            new_rows.append(row)
             still_open.append(row)
+        if new_rows:        # one INSERT (executemany) after the flush; the ORM adds nothing here
+            columns = HumanTask.__table__.columns
+            after_flush(s, lambda session: session.execute(
+                insert(HumanTask.__table__), [{c.key: getattr(r, c.key) for c in columns} for r in new_rows]))
         still_open.sort(key=lambda r: (r.created_at, r.task_spec))
         return [task_dict(r) for r in still_open]
 
@@ -574,6 +583,18 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         with self.sessions() as s:
             inst = self._find_case(s, instance_id)
             return replay_instance(self, s, inst, until=until)
+
+
+def after_flush(s, write) -> None:
+    """Run `write(session)` in the action's unit of work after its flush (the case row written,
+    its row version checked: `uow`) and its events; it may still refuse, and all is rolled back."""
+    s.info.setdefault("after_flush_checks", []).append(write)
+
+
+def _state_update(instance_id: str, text: str, digest: str):
+    t = InstanceState.__table__
+    return lambda session: session.execute(update(t).where(t.c.instance_id == instance_id)
+                                           .values(state=text, state_hash=digest))
 
 
 def _newest_driver(s, instance_id: str) -> Event | None:
