@@ -143,9 +143,12 @@ def main(argv=None) -> int:
         def size(name):
             v = t.get(name, {})
             return v.get("rows", 0) + v.get("indexes", 0)
-        main_tables = ("instance_states", "events", "human_tasks", "instances")
+        # the engine state: a state row (open cases; closed before schema 0010) or what a closed
+        # case keeps of it (closed_cases, engine/compaction.py)
+        main_tables = ("instance_states", "closed_cases", "events", "human_tasks", "instances")
         other = r["bytes_per_case"] - sum(size(x) for x in main_tables)
-        print(f"{r['process_id']:<20} {r['events']:>6} {r['bytes_per_case']:>8.0f} {size('instance_states'):>7.0f} "
+        state = size("instance_states") + size("closed_cases")
+        print(f"{r['process_id']:<20} {r['events']:>6} {r['bytes_per_case']:>8.0f} {state:>7.0f} "
               f"{size('events'):>7.0f} {size('human_tasks'):>7.0f} {size('instances'):>7.0f} {other:>7.0f} "
               f"{r['after_vacuum']:>8.0f}  "
               f"{r['scenario']}")

@@ -58,7 +58,8 @@ from webapp import sign_in  # noqa: E402
 LATER = datetime(2026, 10, 9, 1, 0, tzinfo=timezone.utc)   # the other procedures' examples, and the probes
 ROLE = "department"          # enterprise_customer's handling department: investigate, agree, feedback
 # the copied tables, and how each column is rewritten ("id": a case or task id; "at": a moment)
-ID_COLUMNS = {"instances": ("id",), "instance_states": ("instance_id",), "human_tasks": ("id", "instance_id"),
+ID_COLUMNS = {"instances": ("id",), "instance_states": ("instance_id",), "closed_cases": ("instance_id",),
+              "human_tasks": ("id", "instance_id"),
               "deadlines": ("instance_id",), "events": ("instance_id",), "case_facts": ("instance_id",)}
 SKIPPED = {"deadlines": ("id",), "events": ("id",), "case_facts": ("id",)}      # numbered by the database
 
@@ -169,6 +170,8 @@ def probes_of(service: ComplaintService, path: str) -> dict:
         "baseline": lambda: raw.execute(baseline_sql, (ROLE,)).fetchall(),
         "show_by_number": lambda: service.show(number),
         "list_tasks_role": lambda: service.list_tasks(role=ROLE),                # tasks --role: up to 500
+        # the same with as many rows in every store (the small one has 156 open department tasks)
+        "list_tasks_150": lambda: service.list_tasks(role=ROLE, limit=150),
         "list_tasks_50": lambda: service.list_tasks(roles={ROLE}, user=ROLE, limit=50),   # /api/v1/tasks
         "counts_one_role": lambda: service.inbox_counts({ROLE}),
         "inbox_one_role": lambda: service.inbox(roles={ROLE}, user=ROLE),

@@ -1,7 +1,10 @@
-"""Closed cases kept small (engine/compaction.py, schema 0009), with nothing lost: a closed
-case's engine state is packed by the closing action (or by `complaintflow compact` for cases
-closed before), and everything a reader sees — `show`, the history, the case page's data and
-path, `replay --verify`, the dossier — stays the same. Packing is all or nothing per case."""
+"""Closed cases kept small (engine/compaction.py, schemas 0009 and 0010), with nothing lost: a
+closed case keeps its state's hash and what the case page shows of it (`closed_cases`), not
+its engine state, which replay rebuilds from the log; cases closed before are converted by
+`complaintflow compact`. Everything a reader sees — `show`, the history, the case page's
+data and path, `replay --verify`, the dossier — stays the same as when the state was kept.
+Converting is all or nothing per case. Event payloads are stored as UTF-8 and `prev_hash`
+empty; rows written before read and verify the same."""
 
 from __future__ import annotations
 
@@ -9,11 +12,11 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import text, update
+from sqlalchemy import delete, select, text, update
 
 from complaintflow.engine import runtime
-from complaintflow.engine.compaction import compact_closed, state_text, unpack
-from complaintflow.engine.models import Instance, InstanceState
+from complaintflow.engine.compaction import compact_closed, pack_view, restore_states, state_text, unpack_view
+from complaintflow.engine.models import ClosedCase, Event, Instance, InstanceState
 from complaintflow.web import dossier
 from complaintflow.web.cli import cli
 from conftest import PROCESSES, open_task
@@ -44,17 +47,28 @@ def walk(svc, clock, steps=STEPS) -> str:
     return case.instance_id
 
 
-def stored(svc, iid) -> InstanceState:
+def stored(svc, iid) -> InstanceState | None:
     with svc.sessions() as s:
         return s.get(InstanceState, iid)
 
 
-def as_closed_before_0009(svc, iid) -> None:
-    """The case's state row as a case closed before schema 0009 has it: the text, not packed."""
+def kept(svc, iid) -> ClosedCase | None:
+    with svc.sessions() as s:
+        return s.get(ClosedCase, iid)
+
+
+def as_closed_before_0010(svc, iid, *, packed=True) -> str:
+    """The case as a case closed before schema 0010 has it: its state row (packed as 0009
+    packed it, or its text as before 0009), no `closed_cases` row. Returns the state text."""
+    with svc.engine.begin() as conn:
+        restore_states(conn)
+        conn.execute(delete(ClosedCase.__table__))
     row = stored(svc, iid)
-    with svc.sessions() as s, s.begin():
-        s.execute(update(InstanceState).where(InstanceState.instance_id == iid)
-                  .values(state=unpack(row.packed, iid), packed=None))
+    whole = state_text(row)
+    if not packed:
+        with svc.sessions() as s, s.begin():
+            s.execute(update(InstanceState).where(InstanceState.instance_id == iid).values(state=whole, packed=None))
+    return whole
 
 
 def what_readers_see(svc, iid) -> dict:
@@ -65,28 +79,36 @@ def what_readers_see(svc, iid) -> dict:
             "dossier": dossier.render_html(doc)}
 
 
-def test_a_closing_case_packs_its_state_and_every_reader_sees_the_same_case(ec, clock):
+def test_a_closing_case_keeps_its_view_and_state_hash_and_every_reader_sees_the_same_case(ec, clock):
     iid = walk(ec, clock, STEPS[:-1])
-    open_row = stored(ec, iid)
-    assert open_row.packed is None and open_row.state           # open: the text, as before
+    assert stored(ec, iid).state and kept(ec, iid) is None          # open: the state text, as before
     ec.complete_task(open_task(ec, iid, "summary_archive")["task_id"], "li", {"summary": "已处理"})
 
-    row = stored(ec, iid)
-    assert row.state == "" and row.packed is not None
-    whole = state_text(row)
-    assert runtime.text_hash(whole) == row.state_hash           # the very text the close hashed
-    assert len(row.packed) * 5 < len(whole.encode("utf-8"))
+    assert stored(ec, iid) is None                                   # the state row is gone
+    row = kept(ec, iid)
+    with ec.sessions() as s:
+        closing = s.execute(select(Event).where(Event.instance_id == iid, Event.state_after.is_not(None))
+                            .order_by(Event.seq.desc()).limit(1)).scalar_one()
+    assert row.state_hash == closing.state_after                    # the hash of the state it closed with
+    assert len(row.view) < 1000
     seen = what_readers_see(ec, iid)
     assert seen["replay"]["consistent"] is True, seen["replay"]["first_difference"]
     assert seen["show"]["status"] == "completed"
     assert seen["data"]["summary"] == "已处理" and seen["data"]["satisfied"] == "yes"
     assert "summary_archive" in seen["path"]["done"] and seen["path"]["current"] == []
+    assert "flow_summarised" in seen["path"]["flows"]
+
+    # the same as when the state itself was kept (rebuilt by replay, its hash checked)
+    whole = as_closed_before_0010(ec, iid)
+    assert runtime.text_hash(whole) == row.state_hash
+    assert what_readers_see(ec, iid) == seen
 
 
-def test_compact_packs_cases_closed_before_and_changes_nothing_anyone_reads(ec, clock):
+@pytest.mark.parametrize("packed", [True, False], ids=["packed-0009", "text"])
+def test_compact_converts_cases_closed_before_and_changes_nothing_anyone_reads(ec, clock, packed):
     closed = walk(ec, clock)
-    packed_at_close = stored(ec, closed).packed
-    as_closed_before_0009(ec, closed)
+    view_at_close = unpack_view(kept(ec, closed).view)
+    as_closed_before_0010(ec, closed, packed=packed)
     running = walk(ec, clock, STEPS[:2])
     before = what_readers_see(ec, closed)
     assert before["replay"]["consistent"] is True, before["replay"]["first_difference"]
@@ -95,93 +117,102 @@ def test_compact_packs_cases_closed_before_and_changes_nothing_anyone_reads(ec, 
     assert compact_closed(ec, batch=1, progress=lambda done, todo: calls.append((done, todo))) == \
         {"compacted": 1, "closed": 1}
     assert calls == [(1, 1)]
-    assert stored(ec, closed).packed == packed_at_close and stored(ec, closed).state == ""
+    assert stored(ec, closed) is None and unpack_view(kept(ec, closed).view) == view_at_close
     assert what_readers_see(ec, closed) == before
     assert compact_closed(ec) == {"compacted": 0, "closed": 1}       # done once
-    # an open case keeps its text and goes on
-    assert stored(ec, running).packed is None
+    # an open case keeps its state and goes on
+    assert stored(ec, running).state and kept(ec, running) is None
     task, user, data = STEPS[2]
     ec.complete_task(open_task(ec, running, task)["task_id"], user, data)
     assert ec.replay(running).consistent is True
 
 
-def _fail_updates_of(svc, iid, when):
-    """A database that refuses to write the state row of case `iid` (a full disk, a lost
-    connection): every UPDATE of it fails inside its transaction."""
+def _refuse_inserts_of(svc, iid):
+    """A database that refuses to write the kept view of case `iid` (a full disk, a lost
+    connection): every INSERT of it fails inside its transaction."""
     with svc.engine.begin() as conn:
         if conn.dialect.name == "sqlite":
-            conn.execute(text(f"CREATE TRIGGER refuse BEFORE UPDATE ON instance_states "
-                              f"WHEN NEW.instance_id = '{iid}' AND {when} BEGIN SELECT RAISE(ABORT, 'disk full'); END"))
+            conn.execute(text(f"CREATE TRIGGER refuse BEFORE INSERT ON closed_cases "
+                              f"WHEN NEW.instance_id = '{iid}' BEGIN SELECT RAISE(ABORT, 'disk full'); END"))
         else:
             conn.execute(text("CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; "
                               "END $$ LANGUAGE plpgsql"))
-            conn.execute(text(f"CREATE TRIGGER refuse BEFORE UPDATE ON instance_states FOR EACH ROW "
-                              f"WHEN (NEW.instance_id = '{iid}' AND {when}) EXECUTE FUNCTION refuse()"))
+            conn.execute(text(f"CREATE TRIGGER refuse BEFORE INSERT ON closed_cases FOR EACH ROW "
+                              f"WHEN (NEW.instance_id = '{iid}') EXECUTE FUNCTION refuse()"))
 
 
-def _allow_updates(svc):
+def _allow_inserts(svc):
     with svc.engine.begin() as conn:
-        conn.execute(text("DROP TRIGGER refuse" + (" ON instance_states" if conn.dialect.name != "sqlite" else "")))
+        conn.execute(text("DROP TRIGGER refuse" + (" ON closed_cases" if conn.dialect.name != "sqlite" else "")))
 
 
-def test_compaction_is_all_or_nothing_no_case_is_ever_half_packed(ec, clock):
+def test_compaction_is_all_or_nothing_no_case_is_ever_half_converted(ec, clock):
     ids = sorted(walk(ec, clock) for _ in range(3))
+    texts = {}
     for iid in ids:
-        as_closed_before_0009(ec, iid)
-    texts = {iid: stored(ec, iid).state for iid in ids}
-    _fail_updates_of(ec, ids[1], "1 = 1")
+        texts[iid] = as_closed_before_0010(ec, iid, packed=False)
+    _refuse_inserts_of(ec, ids[1])
 
     with pytest.raises(Exception, match="disk full"):
         compact_closed(ec, batch=2)
     for iid in ids:          # the failed batch (the first two cases) rolled back whole
-        row = stored(ec, iid)
-        assert (row.state, row.packed) == (texts[iid], None)
+        assert (stored(ec, iid).state, kept(ec, iid)) == (texts[iid], None)
 
-    _allow_updates(ec)
+    _allow_inserts(ec)
     assert compact_closed(ec, batch=2)["compacted"] == 3
     for iid in ids:
-        assert state_text(stored(ec, iid)) == texts[iid]
+        assert stored(ec, iid) is None and kept(ec, iid).state_hash == runtime.text_hash(texts[iid])
         assert ec.replay(iid).consistent is True
 
 
-def test_a_closing_action_that_fails_to_write_leaves_the_case_open_and_unpacked(ec, clock):
+def test_a_closing_action_that_fails_to_write_leaves_the_case_open_with_its_state(ec, clock):
     iid = walk(ec, clock, STEPS[:-1])
     before = stored(ec, iid)
     events = len(ec.history(iid))
-    _fail_updates_of(ec, iid, "NEW.packed IS NOT NULL")
+    _refuse_inserts_of(ec, iid)
     with pytest.raises(Exception, match="disk full"):
         ec.complete_task(open_task(ec, iid, "summary_archive")["task_id"], "li", {"summary": "已处理"})
     row = stored(ec, iid)
     assert (row.state, row.packed, row.state_hash) == (before.state, None, before.state_hash)
+    assert kept(ec, iid) is None
     assert ec.show(iid)["status"] == "running" and len(ec.history(iid)) == events
-    _allow_updates(ec)
+    _allow_inserts(ec)
     ec.complete_task(open_task(ec, iid, "summary_archive")["task_id"], "li", {"summary": "已处理"})
-    assert stored(ec, iid).packed is not None and ec.replay(iid).consistent is True
+    assert stored(ec, iid) is None and kept(ec, iid) is not None and ec.replay(iid).consistent is True
 
 
-def test_a_packed_state_edited_or_damaged_is_found_by_replay(ec, clock):
+def test_a_kept_view_or_hash_edited_or_damaged_is_found_by_replay(ec, clock):
     iid = walk(ec, clock)
-    row = stored(ec, iid)
-    with ec.sessions() as s, s.begin():
-        s.execute(update(InstanceState).where(InstanceState.instance_id == iid).values(packed=b"not zlib"))
+    row = kept(ec, iid)
+
+    def put(**values):
+        with ec.sessions() as s, s.begin():
+            s.execute(update(ClosedCase).where(ClosedCase.instance_id == iid).values(**values))
+
+    put(view=b"not zlib")
     report = ec.replay(iid)
     assert report.consistent is False and "cannot be unpacked" in report.first_difference["reason"]
 
-    edited = json.loads(unpack(row.packed, iid))
+    edited = unpack_view(row.view)
     edited["data"]["summary"] = "改过"
-    with ec.sessions() as s, s.begin():        # the text put back beside the packed bytes, edited
-        s.execute(update(InstanceState).where(InstanceState.instance_id == iid)
-                  .values(packed=row.packed, state=json.dumps(edited, ensure_ascii=False)))
+    put(view=pack_view(edited))
     report = ec.replay(iid)
     assert report.consistent is False and report.first_difference["path"] == "$.data.summary"
+    assert ec.case_detail(iid)["data"]["summary"] == "改过"        # what the page shows, found above
+
+    put(view=row.view, state_hash="ab" * 32)
+    report = ec.replay(iid)
+    assert report.consistent is False and "kept hash differs" in report.first_difference["reason"]
+    put(state_hash=row.state_hash)
+    assert ec.replay(iid).consistent is True
 
 
-def test_event_hashes_are_stored_as_32_bytes_and_read_as_hex(ec, clock):
+def test_event_hashes_are_32_bytes_and_prev_hash_is_implied(ec, clock):
     iid = walk(ec, clock)
     with ec.engine.connect() as conn:
         raw = conn.execute(text("SELECT hash, prev_hash FROM events WHERE instance_id = :i ORDER BY seq"),
                            {"i": iid}).all()
-    assert raw and all(len(bytes(h)) == 32 and len(bytes(p)) == 32 for h, p in raw)
+    assert raw and all(len(bytes(h)) == 32 and len(bytes(p)) == 0 for h, p in raw)
     with ec.sessions() as s:
         inst = s.get(Instance, iid)
     report = ec.replay(iid)
@@ -189,9 +220,41 @@ def test_event_hashes_are_stored_as_32_bytes_and_read_as_hex(ec, clock):
     assert report.chain["head"]["hash"] == inst.last_event_hash == bytes(raw[-1][0]).hex()
 
 
+def test_a_prev_hash_written_wrong_still_breaks_the_chain(ec, clock):
+    """Events written before schema 0010 carry prev_hash; one that names another event's hash
+    is found where it is, as before."""
+    iid = walk(ec, clock)
+    with ec.sessions() as s, s.begin():
+        s.execute(update(Event).where(Event.instance_id == iid, Event.seq == 5).values(prev_hash="cd" * 32))
+    report = ec.replay(iid)
+    assert report.consistent is False and report.first_difference["event"] == 5
+    assert "does not follow event 4" in report.first_difference["reason"]
+
+
+def test_payloads_are_stored_as_utf8_and_escaped_ones_written_before_still_verify(ec, clock):
+    iid = walk(ec, clock)
+    with ec.engine.connect() as conn:
+        raw = conn.execute(text("SELECT seq, payload FROM events WHERE instance_id = :i ORDER BY seq"),
+                           {"i": iid}).all()
+    first = raw[0][1] if isinstance(raw[0][1], str) else json.dumps(raw[0][1])
+    if ec.engine.dialect.name == "sqlite":      # (psycopg hands PostgreSQL's json back parsed)
+        assert "王女士" in first and "\\u" not in first and ", " not in first
+    seen = what_readers_see(ec, iid)
+    # the same payloads as json.dumps wrote them before (\uXXXX escapes, spaces)
+    with ec.engine.begin() as conn:
+        for seq, payload in raw:
+            value = json.loads(payload) if isinstance(payload, str) else payload
+            conn.execute(text("UPDATE events SET payload = :p WHERE instance_id = :i AND seq = :s"),
+                         {"p": json.dumps(value), "i": iid, "s": seq})
+        if conn.dialect.name == "sqlite":
+            assert "\\u738b" in conn.execute(text("SELECT payload FROM events WHERE instance_id = :i AND seq = 1"),
+                                             {"i": iid}).scalar_one()
+    assert what_readers_see(ec, iid) == seen
+
+
 def test_the_compact_command_reports_its_progress(ec, clock, db_url, chain_key_env, monkeypatch):
     iid = walk(ec, clock)
-    as_closed_before_0009(ec, iid)
+    as_closed_before_0010(ec, iid)
     for key, value in chain_key_env.items():
         monkeypatch.setenv(key, value)
     result = CliRunner().invoke(cli, ["--db", db_url, "compact", "--batch", "10"], catch_exceptions=False)
@@ -200,4 +263,4 @@ def test_the_compact_command_reports_its_progress(ec, clock, db_url, chain_key_e
     assert "packed 1 closed case(s); 1 closed case(s) in all" in result.output
     as_json = CliRunner().invoke(cli, ["--db", db_url, "compact", "--json"], catch_exceptions=False)
     assert json.loads(as_json.output) == {"compacted": 0, "closed": 1}
-    assert stored(ec, iid).state == "" and ec.replay(iid).consistent is True
+    assert stored(ec, iid) is None and ec.replay(iid).consistent is True

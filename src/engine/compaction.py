@@ -1,29 +1,35 @@
 """Closed cases kept small on disk (docs/performance.md, "Closed cases on disk").
 
 A closed case never acts again (`ComplaintService._load` refuses it), so its engine state
-is only ever read: by the case page (its data and its path through the diagram), by the
-dossier, and by `replay --verify`, which compares the state rebuilt from the log with the
-stored one. So when a case closes, in the closing action's own transaction, its state JSON
-moves into `instance_states.packed`, zlib-compressed, and `state` becomes the empty text
-(schema 0009). Nothing is lost: `state_text` gives back the same text, byte for byte; its
-hash stays in `state_hash` and on the closing action's driver event (`state_after`), and
-replay still compares the whole stored state with the rebuilt one.
+is only ever read: by the case page and the dossier (its data and its path through the
+diagram) and by `replay --verify`. Since schema 0010 the closing action, in its own
+transaction, deletes the case's `instance_states` row and keeps in `closed_cases` only the
+state's hash and what those readers show of it (`inbox.case_view`: the data, the elements
+reached, the steps taken), zlib-compressed — a few hundred bytes in a table of small rows,
+instead of a state row laid out while the case was open. Nothing is lost: the state is the
+replay of the event log, and replay compares the state it rebuilds with the hash kept (as it
+does at every step with the hash on the step's driver event) and the view it derives from
+that state with the view kept.
 
-Cases closed before schema 0009 are packed by `compact_closed` (`complaintflow compact`),
-in batches, each batch one transaction; a case is one row, packed by one UPDATE, so a
-crash leaves every case either packed or as it was — never half of one.
+Before 0010 the closing action packed the state into `instance_states.packed` (0009: the
+task ids as their counter numbers, then zlib); readers still read such a row, and any
+unpacked one, as they are. `compact_closed` (`complaintflow compact`) turns every closed
+case that still has a state row into a `closed_cases` row, in batches, each batch one
+transaction: a case is converted whole or not at all. `restore_states` does the reverse
+(replay) for the migration's downgrade.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import zlib
 from typing import Callable
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import delete, func, insert, select
 
 from .clock import IdSequence
-from .models import Instance, InstanceState
+from .models import ClosedCase, Instance, InstanceState
 
 LEVEL = 9          # closed states are written once and read seldom: the smallest zlib gives
 # A task id inside a packed state, written as its number in the case's id sequence
@@ -54,47 +60,104 @@ def unpack(packed: bytes, instance_id: str) -> str:
     return _TOKEN.sub(lambda m: str(IdSequence(instance_id, int(m.group(1)) - 1)()), short)
 
 
-def pack_state(state_row: InstanceState, inst: Instance) -> None:
-    """Move a closed case's state text into `packed` (once, in the closing action)."""
-    if state_row.state:
-        state_row.packed = pack(state_row.state, inst.id, inst.id_counter)
-        state_row.state = ""
+def pack_view(view: dict) -> bytes:
+    """A closed case's `inbox.case_view`, as kept: compact UTF-8 JSON, zlib-compressed."""
+    return zlib.compress(json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), LEVEL)
+
+
+def unpack_view(packed: bytes) -> dict:
+    try:
+        return json.loads(zlib.decompress(packed).decode("utf-8"))
+    except (zlib.error, UnicodeDecodeError, ValueError) as err:
+        raise UnreadableState(f"what was kept of the closed case cannot be unpacked ({err})") from err
+
+
+def pack_state(s, case) -> None:
+    """At close (`ComplaintService._finish`, once the state's hash is set): keep the case's
+    view and state hash in `closed_cases` and delete its state row."""
+    from .inbox import case_view
+
+    row = case.state_row
+    if row in s.new:             # started and closed by one action: the row was never written
+        s.expunge(row)
+    else:
+        s.delete(row)
+    s.add(ClosedCase(instance_id=case.inst.id, state_hash=row.state_hash, view=pack_view(case_view(case.wf))))
 
 
 def state_text(state_row: InstanceState) -> str:
-    """The engine state's JSON text of a case, whether it is packed or not. A row whose
-    `state` text is set is read as it is (an open case, or one edited after packing, which
-    replay then finds different)."""
+    """The engine state's JSON text of a case that keeps its state row, whether it is packed
+    (0009) or not. A row whose `state` text is set is read as it is."""
     if state_row.state or state_row.packed is None:
         return state_row.state
     return unpack(state_row.packed, state_row.instance_id)
 
 
 def compact_closed(service, *, batch: int = 200, progress: Callable[[int, int], None] | None = None) -> dict:
-    """Pack the state of every closed case not packed yet. Returns {"compacted", "closed"}:
-    how many were packed now, and how many closed cases there are. `progress(done, todo)`
-    is called after each batch is committed."""
-    t = InstanceState.__table__
+    """Turn every closed case that still has an engine state row (closed before schema 0010,
+    packed by 0009 or not) into a `closed_cases` row, as the closing action does now.
+    Returns {"compacted", "closed"}: how many were converted now, and how many closed cases
+    there are. `progress(done, todo)` is called after each batch is committed."""
+    from .inbox import case_view
+
+    still = (select(InstanceState.instance_id).join(Instance, Instance.id == InstanceState.instance_id)
+             .where(Instance.status == "completed"))
     with service.sessions() as s:
         closed = s.execute(select(func.count()).select_from(Instance).where(Instance.status == "completed")).scalar_one()
-        todo = s.execute(select(func.count()).select_from(InstanceState)
-                         .join(Instance, Instance.id == InstanceState.instance_id)
-                         .where(Instance.status == "completed", InstanceState.packed.is_(None))).scalar_one()
+        todo = s.execute(select(func.count()).select_from(still.subquery())).scalar_one()
     done, after = 0, ""
     while True:
         with service.sessions() as s, s.begin():
-            rows = s.execute(select(InstanceState.instance_id, InstanceState.state, Instance.id_counter)
+            rows = s.execute(select(InstanceState, Instance.version_id)
                              .join(Instance, Instance.id == InstanceState.instance_id)
-                             .where(Instance.status == "completed", InstanceState.packed.is_(None),
-                                    InstanceState.instance_id > after)
+                             .where(Instance.status == "completed", InstanceState.instance_id > after)
                              .order_by(InstanceState.instance_id).limit(batch)).all()
             if not rows:
                 break
-            params = [{"iid": iid, "packed": pack(text, iid, counter)} for iid, text, counter in rows]
-            s.execute(update(t).where(t.c.instance_id == bindparam("iid"), t.c.packed.is_(None))
-                      .values(packed=bindparam("packed"), state=""), params)
-            after = rows[-1][0]
+            kept = []
+            for row, version_id in rows:
+                pv = service.version_info(s, version_id)
+                wf = service.serializer.state_from_dict(json.loads(state_text(row)), *pv.specs)
+                kept.append({"instance_id": row.instance_id, "state_hash": row.state_hash,
+                             "view": pack_view(case_view(wf))})
+            s.execute(insert(ClosedCase.__table__), kept)
+            s.execute(delete(InstanceState.__table__)
+                      .where(InstanceState.__table__.c.instance_id.in_([k["instance_id"] for k in kept])))
+            after = rows[-1][0].instance_id
         done += len(rows)
         if progress:
             progress(done, todo)
     return {"compacted": done, "closed": closed}
+
+
+def restore_states(conn) -> int:
+    """The engine state of every case in `closed_cases` rebuilt from its log and put back
+    into `instance_states`, packed as schema 0009 kept it (the downgrade of 0010). The
+    rebuilt state must have the hash kept, or nothing is changed. Returns how many."""
+    from sqlalchemy.orm import Session
+
+    from .replay import replay_instance
+    from .runtime import matches_state_after, state_text as text_of
+    from .service import ComplaintService
+    from .spec import Serializer
+
+    class Versions:             # what replay needs of a service: the versions, the serializer
+        version_info = ComplaintService.version_info
+
+        def __init__(self):
+            self.serializer, self._versions = Serializer(), {}
+
+    service, rows = Versions(), []
+    with Session(bind=conn) as s:
+        for kept, inst in s.execute(select(ClosedCase, Instance).join(Instance, Instance.id == ClosedCase.instance_id)):
+            wf = replay_instance(service, s, inst, until=inst.last_event_seq).workflow
+            state = service.serializer.state_to_dict(wf) if wf is not None else {}
+            text = text_of(state)
+            if wf is None or not matches_state_after(kept.state_hash, text, state):
+                raise RuntimeError(f"the state of closed case {inst.case_number or inst.id} cannot be rebuilt from its "
+                                   "log with the hash kept for it; nothing was changed")
+            rows.append({"instance_id": inst.id, "state": "", "state_hash": kept.state_hash,
+                         "packed": pack(text, inst.id, inst.id_counter)})
+    if rows:
+        conn.execute(insert(InstanceState.__table__), rows)
+    return len(rows)

@@ -24,11 +24,28 @@ def database_url(explicit: str | None = None) -> str:
     return f"sqlite:///{DEFAULT_DB_PATH}"
 
 
+def json_text(value) -> str:
+    """How JSON columns are written (event payloads, specs, forms): UTF-8 and no spaces, not
+    `json.dumps`' default of `\\uXXXX` escapes (6 bytes per Chinese character instead of 3).
+    The text is only stored: readers parse it, and an event's hash is computed over its
+    parsed payload (eventlog.keyed_digest), so rows written either way read and verify the
+    same. A value holding a lone surrogate, which UTF-8 cannot carry, keeps the escapes."""
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = json.dumps(value, separators=(",", ":"))
+    return text
+
+
 def make_engine(url: str) -> Engine:
     from sqlalchemy import create_engine, event
 
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=json_text)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -39,7 +56,7 @@ def make_engine(url: str) -> Engine:
                 cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, json_serializer=json_text)
     migrate(engine)
     return engine
 
@@ -49,7 +66,7 @@ MIGRATION_LOCK = 0x436F6D70    # the advisory lock that serialises migrations on
 # The revision id of the newest migration in migrations/versions. Known here so that a start
 # on a current database needs one query and no Alembic (tests/test_migrations.py checks that
 # it is Alembic's head); a new migration must change it.
-SCHEMA_HEAD = "0009"
+SCHEMA_HEAD = "0010"
 
 
 def schema_is_current(engine: Engine) -> bool:

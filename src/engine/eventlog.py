@@ -151,8 +151,10 @@ class EventWriter:
         payload = payload or {}
         digest = keyed_digest(self.key, self.instance.id, self.prev, seq, step, kind, at, actor, task_id, payload,
                               state_after)
+        # prev_hash is stored empty (schema 0010): it is always the previous event's hash, which
+        # the HMAC covers; check_chain takes it from there
         row = {"instance_id": self.instance.id, "seq": seq, "step": step, "kind": kind, "at": at, "actor": actor,
-               "task_id": task_id, "payload": payload, "state_after": state_after, "prev_hash": self.prev,
+               "task_id": task_id, "payload": payload, "state_after": state_after, "prev_hash": "",
                "hash": digest, "key_id": self.key_id}
         self.session.info.setdefault("pending_events", []).append(row)
         self.instance.last_event_seq = seq
@@ -212,7 +214,7 @@ def check_chain(events: list[Event], key: bytes | None) -> ChainCheck:
         if ev.seq != expected_seq:
             check.broken = (expected_seq, f"event {expected_seq} is missing (the next stored event is {ev.seq})")
             return check
-        if ev.prev_hash != prev:
+        if ev.prev_hash and ev.prev_hash != prev:        # empty: implied (events since 0010)
             check.broken = (ev.seq, f"event {ev.seq} does not follow event {ev.seq - 1} "
                                     "(its link to the previous event is wrong)")
             return check

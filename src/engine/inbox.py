@@ -17,10 +17,10 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import messages
 from .clock import iso
-from .compaction import state_text
+from .compaction import state_text, unpack_view
 from .errors import Conflict, InvalidInput, NotAllowed, NotFound, Person, Term, msg
 from .org import task_refusal
-from .models import AccessLog, Deadline, HumanTask, Instance, InstanceState, ProcessVersion
+from .models import AccessLog, ClosedCase, Deadline, HumanTask, Instance, InstanceState, ProcessVersion
 from .priority import LEVELS as PRIORITY_LEVELS
 from .replay import latest_data
 from .views import task_dict
@@ -197,24 +197,35 @@ class InboxMixin:
     def case_detail(self, instance_id: str) -> dict:
         """What the case page shows beyond `show`: the case data as it stands, the path
         through the diagram (elements done, elements waiting now, sequence flows taken) and
-        the messages from outside it waits for (engine/messages.py)."""
+        the messages from outside it waits for (engine/messages.py). A closed case's data and
+        path are read from what was kept of it when it closed (compaction.py)."""
         with self.sessions() as s:
-            inst, pv, wf = self._read_case_state(s, instance_id)
+            inst = self._find_case(s, instance_id)
+            pv = self.version_info(s, inst.version_id)
+            kept = s.get(ClosedCase, inst.id) if inst.status == "completed" else None
+            if kept is not None:
+                view, awaited = unpack_view(kept.view), []
+            else:
+                wf = self._read_state(s, inst, pv)
+                view, awaited = case_view(wf), _awaited(inst, pv, wf)
             xml = s.execute(select(ProcessVersion.bpmn_xml).where(ProcessVersion.id == pv.id)).scalar_one()
-            return {"data": latest_data(wf), "path": _path(wf, xml), "bpmn_xml": xml, "forms": pv.forms,
-                    "meta": pv.meta, "awaited": _awaited(inst, pv, wf), "message_labels": messages.labels(pv.specs)}
+            return {"data": view["data"], "path": path_of(view, xml), "bpmn_xml": xml, "forms": pv.forms,
+                    "meta": pv.meta, "awaited": awaited, "message_labels": messages.labels(pv.specs)}
 
     def awaited_messages(self, ref: str) -> list[dict]:
         """The messages from outside the case waits for now: message, element, name, form, roles."""
         with self.sessions() as s:
-            return _awaited(*self._read_case_state(s, ref))
+            inst = self._find_case(s, ref)
+            if inst.status == "completed":             # a closed case waits for none
+                return []
+            pv = self.version_info(s, inst.version_id)
+            return _awaited(inst, pv, self._read_state(s, inst, pv))
 
-    def _read_case_state(self, s, ref):
-        """(instance row, version, engine state) of one case, read-only."""
-        inst = self._find_case(s, ref)
-        pv = self.version_info(s, inst.version_id)
+    def _read_state(self, s, inst, pv):
+        """The engine state of one case that keeps it (an open case, or one closed before
+        schema 0010 and not compacted yet), read-only."""
         state = s.get(InstanceState, inst.id)
-        return inst, pv, self.serializer.state_from_dict(json.loads(state_text(state)), *pv.specs)
+        return self.serializer.state_from_dict(json.loads(state_text(state)), *pv.specs)
 
     def case_roles(self, instance_id: str) -> tuple[str, set[str]]:
         """The case's instance id and every role that has or had a task in it."""
@@ -271,11 +282,21 @@ def _awaited(inst, pv, wf) -> list[dict]:
     return [e.as_dict() for e in messages.awaited(wf, pv.meta.get("start_role"))]
 
 
+def case_view(wf) -> dict:
+    """What the case page reads of the engine state: the case data and the path (`_walk`).
+    A closed case keeps this, not its state (compaction.py)."""
+    return {"data": latest_data(wf), **_walk(wf)}
+
+
 def _path(wf, bpmn_xml: str) -> dict:
-    """Elements done and current, and the flows taken, from the engine's task tree: a task's
-    parent (skipping engine-internal specs) is the element it came from."""
-    flow_ids = _flow_ids(bpmn_xml)
-    done, current, flows = set(), set(), set()
+    return path_of(_walk(wf), bpmn_xml)
+
+
+def _walk(wf) -> dict:
+    """The path as the elements reached (sorted), the indexes of those done and of those
+    waiting now, and the steps taken between them as index pairs (`path_of` turns them into
+    sequence flows)."""
+    done, current, steps = set(), set(), set()
     for task in wf.get_tasks():
         element = getattr(task.task_spec, "bpmn_id", None)
         if not element:
@@ -289,9 +310,21 @@ def _path(wf, bpmn_xml: str) -> dict:
         parent = task.parent
         while parent is not None and not getattr(parent.task_spec, "bpmn_id", None):
             parent = parent.parent
-        if parent is not None and (parent.task_spec.bpmn_id, element) in flow_ids:
-            flows.add(flow_ids[(parent.task_spec.bpmn_id, element)])
-    return {"done": sorted(done - current), "current": sorted(current), "flows": sorted(flows)}
+        if parent is not None:
+            steps.add((parent.task_spec.bpmn_id, element))
+    elements = sorted(done | current | {e for step in steps for e in step})
+    index = {e: i for i, e in enumerate(elements)}
+    return {"elements": elements, "done": sorted(index[e] for e in done - current),
+            "current": sorted(index[e] for e in current), "steps": sorted([index[a], index[b]] for a, b in steps)}
+
+
+def path_of(view: dict, bpmn_xml: str) -> dict:
+    """Elements done and current, and the flows taken, from a `case_view`: a task's parent
+    (skipping engine-internal specs) is the element it came from."""
+    flow_ids, elements = _flow_ids(bpmn_xml), view["elements"]
+    steps = ((elements[a], elements[b]) for a, b in view["steps"])
+    return {"done": [elements[i] for i in view["done"]], "current": [elements[i] for i in view["current"]],
+            "flows": sorted({flow_ids[step] for step in steps if step in flow_ids})}
 
 
 @lru_cache(maxsize=32)

@@ -136,6 +136,22 @@ class InstanceState(Base):
     packed: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
+class ClosedCase(Base):
+    """What is kept of a closed case's engine state (schema 0010, engine/compaction.py): its
+    hash, and what readers show of it — the case data and its path through the diagram —
+    zlib-compressed. The state itself is rebuilt from the event log when it is needed
+    (`replay`, which checks it against this hash); the case's `instance_states` row is
+    deleted by the closing action (or by `complaintflow compact` for cases closed before)."""
+
+    __tablename__ = "closed_cases"
+
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), primary_key=True)
+    # never read: tells the unit of work to write the case before the rows that refer to it
+    case_row: Mapped["Instance"] = relationship(lazy="raise")
+    state_hash: Mapped[str] = mapped_column(HashBytes)          # of the state the closing action produced
+    view: Mapped[bytes] = mapped_column(LargeBinary)            # compaction.pack_view
+
+
 class HumanTask(Base):
     __tablename__ = "human_tasks"
     __table_args__ = (
@@ -234,6 +250,7 @@ class Event(Base):
     task_id: Mapped[str | None] = mapped_column(String(36))
     payload: Mapped[dict] = mapped_column(JSON)
     state_after: Mapped[str | None] = mapped_column(HashBytes)   # on the step's first event
+    # the previous event's hash; stored empty since schema 0010 (implied: eventlog.check_chain)
     prev_hash: Mapped[str] = mapped_column(HashBytes)
     hash: Mapped[str] = mapped_column(HashBytes)
     # the chain key's fingerprint (eventlog.key_id): `hash` is an HMAC-SHA256 with that key;

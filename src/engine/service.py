@@ -473,7 +473,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         if wf.is_completed():
             inst.status = "completed"
             inst.closed_at = inst.closed_at or now
-            pack_state(case.state_row, inst)    # kept compressed from now on (compaction.py)
+            pack_state(s, case)     # only its view and state hash are kept (compaction.py)
             if inst.handling_workdays is None:                 # statistics: average handling time
                 inst.handling_workdays = self.calendar.working_days_between(
                     local_day(inst.received_at), local_day(inst.closed_at))
