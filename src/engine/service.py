@@ -279,7 +279,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         # had completed looking open here, and the sync below marked it cancelled over that
         # completion).
         read = s.execute(select(HumanTask, Instance, InstanceState).join(
-            Instance, Instance.id == HumanTask.instance_id).join(
+            Instance, Instance.id == HumanTask.instance_id).outerjoin(     # a closed case has no state row
             InstanceState, InstanceState.instance_id == Instance.id).where(
             HumanTask.instance_id == select(HumanTask.instance_id).where(HumanTask.id == task_id).scalar_subquery(),
             or_(HumanTask.status == "open", HumanTask.id == task_id))).all()
