@@ -17,7 +17,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import messages
 from .clock import iso
-from .compaction import state_text, unpack_view
+from .compaction import read_view, state_text
 from .errors import Conflict, InvalidInput, NotAllowed, NotFound, Person, Term, msg
 from .org import task_refusal
 from .models import AccessLog, ClosedCase, Deadline, HumanTask, Instance, InstanceState, ProcessVersion
@@ -204,7 +204,7 @@ class InboxMixin:
             pv = self.version_info(s, inst.version_id)
             kept = s.get(ClosedCase, inst.id) if inst.status == "completed" else None
             if kept is not None:
-                view, awaited = unpack_view(kept.view), []
+                view, awaited = read_view(s, kept), []
             else:
                 wf = self._read_state(s, inst, pv)
                 view, awaited = case_view(wf), _awaited(inst, pv, wf)

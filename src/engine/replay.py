@@ -21,7 +21,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import runtime
 from .clock import IdSequence, engine_context, iso
-from .compaction import UnreadableState, state_text, unpack_view
+from .compaction import UnreadableState, events_used, state_text, unpack_view
 from .eventlog import DRIVERS, check_chain
 from .expressions import ComplaintScriptEngine
 from .models import ClosedCase, Event, InstanceState
@@ -188,7 +188,7 @@ def replay_instance(service, session, inst, *, until: int | None = None) -> Repl
     kept = session.get(ClosedCase, inst.id)
     try:        # a closed case keeps its state's hash and view (compaction.py), older ones the state
         if kept is not None:
-            stored = unpack_view(kept.view)
+            stored = unpack_view(kept.view, [e.payload for e in events[:events_used(kept.view)]])
         else:
             stored = json.loads(state_text(session.get(InstanceState, inst.id)))
     except UnreadableState as err:
