@@ -307,21 +307,31 @@ class Snapshot:
     ready_user: list
     errored: list
     next_due: datetime | None
+    # the timers that fired inside the action (snapshot's `fired_before`), when asked for
+    fired: list = field(default_factory=list)
 
 
-def snapshot(workflow: BpmnWorkflow) -> Snapshot:
-    ready, errored, dues = [], [], []
-    for task in workflow.get_tasks(state=TaskState.READY | TaskState.ERROR | TaskState.WAITING):
+def snapshot(workflow: BpmnWorkflow, fired_before: set[str] | None = None) -> Snapshot:
+    """With `fired_before` (`fired_timer_ids` as the action began), also, from the same pass,
+    the timers that fired inside an action other than a tick — SpiffWorkflow fires a timer
+    that is past due on any engine step, also one that starts waiting in that very step —
+    described as `fire_due_timers` describes them, so that the log and the limits record them
+    as a tick would."""
+    ready, errored, dues, fired = [], [], [], []
+    mask = TaskState.READY | TaskState.ERROR | TaskState.WAITING
+    for task in workflow.get_tasks(state=mask if fired_before is None else mask | TaskState.COMPLETED):
         if task.has_state(TaskState.READY):
             if task.task_spec.manual:
                 ready.append(task)
         elif task.has_state(TaskState.ERROR):
             errored.append(task)
-        else:
+        elif task.has_state(TaskState.WAITING):
             is_timer, due = _timer_due(task)
             if due is not None:
                 dues.append(due)
-    return Snapshot(ready, errored, min(dues) if dues else None)
+        elif (record := _fired_in_action(task, fired_before)) is not None:
+            fired.append(record)
+    return Snapshot(ready, errored, min(dues) if dues else None, fired)
 
 
 def timer_element(task):
@@ -359,23 +369,17 @@ def fired_timer_ids(workflow: BpmnWorkflow) -> set[str]:
             if _timer_definitions(getattr(t.task_spec, "event_definition", None)) and _fired_by_timer(t)}
 
 
-def fired_timers(workflow: BpmnWorkflow, *, before: set[str]) -> list[dict]:
-    """The timers that fired inside an action other than a tick — SpiffWorkflow fires a timer
-    that is past due on any engine step, also one that starts waiting in that very step —
-    described as `fire_due_timers` describes them, so that the log and the limits record them
-    as a tick would. `before`: `fired_timer_ids` as the action began."""
-    fired = []
-    for task in workflow.get_tasks(state=TaskState.COMPLETED):
-        definitions = _timer_definitions(getattr(task.task_spec, "event_definition", None))
-        if not definitions or str(task.id) in before or not _fired_by_timer(task):
-            continue
-        element = timer_element(task)
-        value = task.internal_data.get("event_value")
-        due = value.get("next") if isinstance(value, dict) else value
-        fired.append({"task": element.name, "name": element.bpmn_name, "task_id": str(task.id),
-                      "due": parse_instant(due).isoformat() if due else None,
-                      "deadline": next((n for n in (deadline_name(d.expression) for d in definitions) if n), None)})
-    return fired
+def _fired_in_action(task, before: set[str]) -> dict | None:
+    """A completed timer task's record for `snapshot`, or None: not a timer, or fired before."""
+    definitions = _timer_definitions(getattr(task.task_spec, "event_definition", None))
+    if not definitions or str(task.id) in before or not _fired_by_timer(task):
+        return None
+    element = timer_element(task)
+    value = task.internal_data.get("event_value")
+    due = value.get("next") if isinstance(value, dict) else value
+    return {"task": element.name, "name": element.bpmn_name, "task_id": str(task.id),
+            "due": parse_instant(due).isoformat() if due else None,
+            "deadline": next((n for n in (deadline_name(d.expression) for d in definitions) if n), None)}
 
 
 def _fired_by_timer(task) -> bool:

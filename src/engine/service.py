@@ -444,9 +444,11 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
 
     def _finish(self, s, case: Loaded, steplog, now, kind, actor, payload, task_id) -> ActionResult:
         inst, pv, wf, ids = case.inst, case.pv, case.wf, case.ids
-        # a timer that fired inside this action, not on a tick (runtime.fired_timers), is logged
+        # what is stored of the tree (open tasks, incidents, next due) and, from the same pass, a
+        # timer that fired inside this action, not on a tick (runtime.snapshot): it is logged
         # and breaches its limit exactly as a tick's would
-        fired = runtime.fired_timers(wf, before=case.timers_fired)
+        snap = runtime.snapshot(wf, fired_before=case.timers_fired)
+        fired = snap.fired
         steplog.effects.extend(runtime.Effect("timer_fired", f, f["task_id"]) for f in fired)
         self._breach(s, inst, fired, now)
         # serialized once: the stored text (in tree order, runtime.state_text) and its hash
@@ -462,7 +464,6 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         inst.id_counter = ids.counter
         inst.step_count += 1
         inst.updated_at = now
-        snap = runtime.snapshot(wf)
         inst.next_due_at = snap.next_due
         errored = snap.errored
         had_incident = inst.status == "incident"
