@@ -11,6 +11,9 @@ by round (bench/interleaved.py), so that a noisy machine slows every probe alike
 * case page — `GET /cases/<id>` of the same case (access checks, history, the drawing
   with the case's path, the template);
 * hospital baseline / hospital case page — the same for a hospital_patient case;
+* long hospital baseline / page — the same for a hospital_patient case late in its handling:
+  the longest scenario of processes/tests/hospital_patient walked step by step through the
+  service (engine/scenarios.py), with its many events, tasks and limits;
 * task page — `GET /tasks/<id>` of an open preliminary check (against the baseline);
 * complete — `service.complete_task` of a preliminary check, each call on a fresh case at
   that step;
@@ -18,9 +21,14 @@ by round (bench/interleaved.py), so that a noisy machine slows every probe alike
   form as the browser sends it), each on another fresh case at the same step.
 
 Each page probe is paired with its own service probe of the same round; the report gives
-the median of those per-round ratios and their range. Usage:
+the median of those per-round ratios and their range. `--cpu N` measures the case pages by
+CPU time instead (`time.process_time`, less disturbed by other work on a shared machine than
+wall time): N requests of each case page, each followed by its service calls, and the median
+of the per-request ratios; the long case's page also as the first view after a change (what
+the page keeps of a case's event log, pages._by_log, dropped for that case before each
+request). Usage:
 
-    python bench/bench_pages.py [--rounds 9] [--repeat 5] [--json]
+    python bench/bench_pages.py [--rounds 9] [--repeat 5] [--cpu N] [--json]
 """
 
 from __future__ import annotations
@@ -30,8 +38,10 @@ import json
 import statistics
 import sys
 import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -40,7 +50,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from interleaved import paired_rounds  # noqa: E402
 
 from complaintflow.engine.clock import FixedClock  # noqa: E402
+from complaintflow.engine.coverage import ProcessModel  # noqa: E402
+from complaintflow.engine.scenarios import ScenarioRun, load_file, scenario_files  # noqa: E402
 from complaintflow.engine.service import ComplaintService  # noqa: E402
+from complaintflow.web import pages as web_pages  # noqa: E402
 from complaintflow.web.app import create_app, load_roles  # noqa: E402
 from complaintflow.web.users import DEMO_USERS, load_users  # noqa: E402
 from conftest import TEST_CHAIN_KEY, FakeNotifier, open_task  # noqa: E402
@@ -78,6 +91,7 @@ class Store:
             accepted.append(case.instance_id)
         self.case_id = accepted[0]
         self.hospital_id = svc.start("hospital_patient", HOSPITAL, "complaint_office").instance_id
+        self.long_id = long_hospital_case(directory / "pages.sqlite3", roles)
         # fresh cases at the preliminary check: one per completion, by the service or the page
         self.fresh = [open_task(svc, svc.start("enterprise_customer", ENTERPRISE, "reception").instance_id,
                                 "preliminary_check")["task_id"]
@@ -88,6 +102,7 @@ class Store:
         """Every page probe answers as a user would see it before anything is timed."""
         assert self.reception.get(f"/cases/{self.case_id}").status_code == 200
         assert "<svg" in self.office.get(f"/cases/{self.hospital_id}").get_data(as_text=True)
+        assert "<svg" in self.office.get(f"/cases/{self.long_id}").get_data(as_text=True)
         assert self.reception.get(f"/tasks/{self.view_task}").status_code == 200
         self.post()
         self.complete()
@@ -108,7 +123,46 @@ class Store:
         assert response.status_code == 303, response.get_data(as_text=True)[:500]
 
 
+def long_hospital_case(db_file: Path, roles) -> str:
+    """The case of the longest hospital_patient scenario, walked step by step (at its own
+    moments, with its expectations checked) into the store: the scenario runner's steps."""
+    models = {"hospital_patient": ProcessModel.from_file(PROCESSES / "hospital_patient.bpmn", "hospital_patient")}
+    scenarios = [s for f in scenario_files([PROCESSES / "tests" / "hospital_patient"])
+                 for s in load_file(f, models, set(roles))]
+    run = ScenarioRun(SimpleNamespace(chain_key=TEST_CHAIN_KEY, models=models),
+                      max(scenarios, key=lambda s: len(s.steps)), db_file)
+    for step in run.scenario.steps:
+        run.do(step)
+    run.service.engine.dispose()
+    return run.instance_id
+
+
+def cpu_ratios(store: Store, requests: int) -> dict:
+    """Each case page's CPU time against its service calls', request by request (the page
+    first, then `show` + `case_detail` of the same case), the probes taking turns."""
+    pages = {"case page": (store.reception, store.case_id), "hospital case page": (store.office, store.hospital_id),
+             "long hospital case page": (store.office, store.long_id),
+             "long hospital, first view": (store.office, store.long_id)}
+    samples = {label: [] for label in pages}
+    for _ in range(requests):
+        for label, (client, ref) in pages.items():
+            if label.endswith("first view"):        # as the first view after the case changed: nothing kept of it
+                kept = getattr(web_pages, "_LOG_VIEWS", {})      # (a tree without it keeps nothing)
+                for key in [k for k in kept if k[1] == ref]:
+                    kept.pop(key)
+            t0 = time.process_time()
+            store.case_page(client, ref)
+            t1 = time.process_time()
+            store.show_detail(ref)
+            samples[label].append((t1 - t0, time.process_time() - t1))
+    return {label: {"page_ms": statistics.median(p for p, _ in s) * 1000,
+                    "service_ms": statistics.median(b for _, b in s) * 1000, "against": "show + case_detail",
+                    "median_ratio": statistics.median(p / b for p, b in s),
+                    "range": (min(p / b for p, b in s), max(p / b for p, b in s))} for label, s in samples.items()}
+
+
 PAIRS = {"case page": ("case page", "baseline"), "hospital case page": ("hospital page", "hospital show+detail"),
+         "long hospital case page": ("long hospital page", "long hospital show+detail"),
          "task page (GET)": ("task page", "baseline"), "task POST": ("task POST", "complete")}
 
 
@@ -116,16 +170,21 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--repeat", type=int, default=5, help="runs per probe per round (the best counts)")
+    ap.add_argument("--cpu", type=int, metavar="N", help="the case pages by CPU time, N requests each")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp), fresh=2 * args.rounds * args.repeat + 4)
         store.check()
+        if args.cpu:
+            return report_table(cpu_ratios(store, args.cpu), args.json)
         probes = {
             "baseline": lambda: store.show_detail(store.case_id),
             "case page": lambda: store.case_page(store.reception, store.case_id),
             "hospital show+detail": lambda: store.show_detail(store.hospital_id),
             "hospital page": lambda: store.case_page(store.office, store.hospital_id),
+            "long hospital show+detail": lambda: store.show_detail(store.long_id),
+            "long hospital page": lambda: store.case_page(store.office, store.long_id),
             "task page": lambda: store.reception.get(f"/tasks/{store.view_task}"),
             "complete": store.complete,
             "task POST": store.post,
@@ -140,13 +199,17 @@ def main():
                          "service_ms": statistics.median(samples[base]) * 1000,
                          "against": base, "median_ratio": statistics.median(ratios),
                          "range": (min(ratios), max(ratios))}
-    if args.json:
+    report_table(report, args.json)
+
+
+def report_table(report: dict, as_json: bool) -> None:
+    if as_json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return
-    print(f"{'probe':<22}{'page ms':>9}{'service ms':>12}  {'ratio (median, range over rounds)':<36} service call")
+    print(f"{'probe':<24}{'page ms':>9}{'service ms':>12}  {'ratio (median, range over rounds)':<36} service call")
     for label, r in report.items():
         lo, hi = r["range"]
-        print(f"{label:<22}{r['page_ms']:>9.2f}{r['service_ms']:>12.2f}  {r['median_ratio']:>5.2f}x ({lo:.2f}-{hi:.2f})"
+        print(f"{label:<24}{r['page_ms']:>9.2f}{r['service_ms']:>12.2f}  {r['median_ratio']:>5.2f}x ({lo:.2f}-{hi:.2f})"
               f"{'':<18} {r['against']}")
 
 

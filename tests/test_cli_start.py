@@ -137,7 +137,7 @@ class _ShowCompared(ScenarioRun):
 
 def test_show_read_from_sqlite_shows_what_the_service_shows_for_every_shipped_procedure():
     """Each shipped procedure's longest scenario, its case shown after every step (open, waiting
-    for messages, with limits running, paused and breached, closed with its state packed):
+    for messages, with limits open, met and breached, closed):
     the same case and the same awaited messages whether read with sqlite3 or the service."""
     seen = []
     with Runner(ROOT / "processes") as runner:
@@ -154,7 +154,7 @@ def test_show_read_from_sqlite_shows_what_the_service_shows_for_every_shipped_pr
             assert outcome.passed, outcome.message
     assert {p for p, _, _ in seen} == set(runner.models) and len(runner.models) >= 17
     assert any(awaited for _, _, awaited in seen)                          # cases waiting for messages
-    assert any(c["status"] == "completed" for _, c, _ in seen)            # closed cases (packed)
+    assert any(c["status"] == "completed" for _, c, _ in seen)            # closed cases
     assert {d["status"] for _, c, _ in seen for d in c["deadlines"]} >= {"open", "met", "breached"}
     assert any(c["completed_tasks"] for _, c, _ in seen)
 

@@ -128,5 +128,6 @@ class CaseQueries:
         from .eventlog import event_dict
         with self.sessions() as s:
             inst = self._find_case(s, instance_id)
-            rows = s.execute(select(Event).where(Event.instance_id == inst.id).order_by(Event.seq)).scalars()
+            # plain rows, not model objects: nothing changes them (the case page reads them)
+            rows = s.execute(select(Event.__table__).where(Event.instance_id == inst.id).order_by(Event.seq))
             return [event_dict(e) for e in rows]

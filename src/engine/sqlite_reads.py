@@ -113,7 +113,7 @@ class SqliteReads:
             if inst.status == "completed":
                 return []
             row = conn.execute("SELECT * FROM instance_states WHERE instance_id = ?", (inst.id,)).fetchone()
-            if not row.state:                        # packed (only a closed case's is): compaction's reader
+            if not row.state:                        # packed, as a closed case's was: compaction's reader
                 from .compaction import state_text
                 row.state = state_text(row)
             state = json.loads(row.state)

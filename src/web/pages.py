@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from functools import cached_property
 from urllib.parse import urlparse
 
@@ -282,6 +283,8 @@ class CaseView:
         reviewer's reading is still logged), and the summary only when a page shows it."""
         self.ref, self.action = ref, action
         self.reviewing = is_reviewer()
+        self._choice_titles: dict[str, dict] = {}      # found once per page (choice_titles, limit_label)
+        self._limit_labels: dict[tuple, str] = {}
         if task is not None and _mine(task) and not self.reviewing:
             self.id = task["instance_id"]
             return
@@ -352,20 +355,36 @@ class CaseView:
 
     @cached_property
     def history(self) -> list[dict]:
-        return svc().history(self.id)
+        if "summary" not in self.__dict__:        # the task page, which has not read the case row
+            return svc().history(self.id)
+        last = self.summary["events"]         # an event appended since `show` read the case belongs to the next key
+        return _by_log(self._log_key("events"), lambda: [e for e in svc().history(self.id) if e["seq"] <= last])
+
+    def _log_key(self, *more) -> tuple | None:
+        """What is read from the case's event log is the same while its last event is (`_by_log`).
+        None for a reviewer, who reads the log as stored now: an event edited in place (which
+        `replay --verify` finds) changes no last event."""
+        return None if self.reviewing else (str(svc().engine.url), self.id, self.summary["events"], *more)
 
     @cached_property
     def readable(self) -> list[dict]:
         """The readable history (engine.review.history): one Chinese sentence per event, the
         submitted fields by title, the changes; `raw_json` is the stored event, masked like
         everything else the user reads, for the 原始数据 toggle."""
-        rows = readable_history(svc(), self.id, may_see_identity=self.sees_identity, names=_names, roles=g.ctx.roles,
-                                limit_label=self.limit_label, seeds=self.reviewing, detail=self.detail)
-        for row in rows:
-            row["fields"] = self.mask(row.get("fields") or [])
-            row["changes"] = self.mask(row.get("changes") or [])
-            row["raw_json"] = json.dumps(self.mask(row.get("raw")), ensure_ascii=False, indent=2, default=str)
-        return rows
+        def read():
+            rows = readable_history(svc(), self.id, may_see_identity=self.sees_identity, names=_names,
+                                    roles=g.ctx.roles, limit_label=self.limit_label, seeds=self.reviewing,
+                                    detail=self.detail, events=self.history)
+            for row in rows:
+                row["fields"] = self.mask(row.get("fields") or [])
+                row["changes"] = self.mask(row.get("changes") or [])
+                row["raw_json"] = json.dumps(self.mask(row.get("raw")), ensure_ascii=False, indent=2, default=str)
+            return rows
+        if "summary" not in self.__dict__:
+            return read()
+        # how this user reads it: identity shown or masked (and which fields), the language of
+        # the mask, the app's users and roles (a reviewer's, with the limits' seeds, is not kept)
+        return _by_log(self._log_key("readable", self.sees_identity, frozenset(self.hidden), g.lang, id(g.ctx)), read)
 
     def reveal(self, task: dict):
         """Identity fields the task's BPMN grants (`revealFields`) to the user holding it:
@@ -396,14 +415,18 @@ class CaseView:
         shown = {k: v for k, v in self.detail["data"].items() if k != "deadlines"}
         return self.mask(shown)
 
-    def properties(self) -> dict[str, dict]:
-        """Field name -> its schema in the forms of the process (the first form naming it)."""
+    @cached_property
+    def _properties(self) -> dict[str, dict]:
         out = {}
         for schema in self.detail["forms"].values():
             for name, prop in (schema.get("properties") or {}).items():
                 if isinstance(prop, dict) and prop.get("title"):
                     out.setdefault(name, prop)
         return out
+
+    def properties(self) -> dict[str, dict]:
+        """Field name -> its schema in the forms of the process (the first form naming it)."""
+        return self._properties
 
     def summary_rows(self) -> list[tuple[str, str]]:
         """(title, value as staff read it) for each filled field of the case data; a choice
@@ -415,6 +438,12 @@ class CaseView:
 
     def choice_titles(self, name: str) -> dict:
         """Value -> title of field `name`'s choices in every form of the process naming it."""
+        titles = self._choice_titles.get(name)
+        if titles is None:
+            titles = self._choice_titles[name] = self._choices_of(name)
+        return titles
+
+    def _choices_of(self, name: str) -> dict:
         out = {}
         for schema in self.detail["forms"].values():
             prop = (schema.get("properties") or {}).get(name)
@@ -427,8 +456,12 @@ class CaseView:
         return self.meta.get("name") or self.summary["process_id"]
 
     def limit_label(self, name: str, unit=None, amount=None) -> str:
-        """A limit's Chinese name from the case's BPMN (deadline_text.limit_label)."""
-        return deadline_text.limit_label(name, self.detail["bpmn_xml"], unit, amount)
+        """A limit's Chinese name from the case's BPMN (deadline_text.limit_label), found once
+        per page for each (name, unit, amount)."""
+        key = (name, unit, amount)
+        if key not in self._limit_labels:
+            self._limit_labels[key] = deadline_text.limit_label(name, self.detail["bpmn_xml"], unit, amount)
+        return self._limit_labels[key]
 
     def deadlines(self) -> list[dict]:
         """The case's limits, each with its Chinese name (`label`)."""
@@ -464,6 +497,11 @@ class CaseView:
         return keys
 
     def diagram(self) -> str:
+        """The diagram with the case's path and its open tasks in view, the same for the same
+        last event of the case (`_by_log`) in the same language."""
+        return _by_log(self._log_key("diagram", g.lang, id(g.ctx), request.args.get("diagram") == "all"), self._draw)
+
+    def _draw(self) -> str:
         path = self.detail["path"]
         names = {k: g.ctx.role_name(k, g.lang) for k in g.ctx.roles}
         try:
@@ -479,6 +517,33 @@ class CaseView:
         return [e["payload"]["outputs"]["message"] for e in self.history
                 if e["kind"] == "handler_called" and isinstance(e["payload"].get("outputs"), dict)
                 and e["payload"]["outputs"].get("kind") in ("acknowledgement", "receipt")]
+
+
+# What a page makes from a case's event log alone (its events, its readable history, its
+# diagram with the path, which follows the log) for the last few cases shown. The log only
+# grows and every change of a case appends to it, so for the same case and the same last
+# event (the case row's `events`, read by `show` on every view) it is the same: a case viewed
+# again unchanged is not read and formatted again, and a case that changed is (its key is
+# another). Entries are only read once kept (docs/performance.md, "The web pages").
+_LOG_VIEWS: dict[tuple, object] = {}
+_LOG_VIEWS_MAX = 64
+_LOG_VIEWS_LOCK = threading.Lock()
+
+
+def _by_log(key: tuple | None, make):
+    if key is None:
+        return make()
+    with _LOG_VIEWS_LOCK:
+        found = _LOG_VIEWS.pop(key, None)
+        if found is not None:
+            _LOG_VIEWS[key] = found              # the most recent last
+            return found
+    found = make()
+    with _LOG_VIEWS_LOCK:
+        if len(_LOG_VIEWS) >= _LOG_VIEWS_MAX:
+            _LOG_VIEWS.pop(next(iter(_LOG_VIEWS)))
+        _LOG_VIEWS[key] = found
+    return found
 
 
 def _names(login: str):

@@ -58,10 +58,15 @@ UNITS = {"workdays": "个工作日", "days": "日", "natural_days": "日", "hour
 
 
 def readable_history(service, instance_id, *, may_see_identity: bool, names=None, roles: dict | None = None,
-                     limit_label=None, seeds: bool = True, detail: dict | None = None) -> list[dict]:
+                     limit_label=None, seeds: bool = True, detail: dict | None = None,
+                     events: list[dict] | None = None) -> list[dict]:
     """`detail`: the case's `service.case_detail`, when the caller has read it already (the case
     page), with `instance_id` the case's id and `roles` given: then only the events are read,
-    not the case row and the version's BPMN again."""
+    not the case row and the version's BPMN again; `events`: with `detail`, the case's
+    `service.history` the caller has read too (only read here, never changed): then nothing is."""
+    if detail is not None and roles is not None and events is not None:
+        return _read(detail["meta"], detail["forms"], detail["bpmn_xml"], roles, names, may_see_identity, events,
+                     limit_label, seeds)
     with service.sessions() as s:
         if detail is not None and roles is not None:
             case_id, meta, forms, xml = instance_id, detail["meta"], detail["forms"], detail["bpmn_xml"]
@@ -76,6 +81,10 @@ def readable_history(service, instance_id, *, may_see_identity: bool, names=None
         # plain rows, not model objects: nothing here is changed, and the page reads them on every view
         events = [event_dict(e) for e in s.execute(
             select(Event.__table__).where(Event.instance_id == case_id).order_by(Event.seq))]
+    return _read(meta, forms, xml, roles, names, may_see_identity, events, limit_label, seeds)
+
+
+def _read(meta, forms, xml, roles, names, may_see_identity, events, limit_label, seeds) -> list[dict]:
     reader = _Reader(meta, forms, _elements(xml), roles or {}, names, may_see_identity, events)
     if limit_label is not None:          # (name, unit, amount) -> the limit's name for people
         reader.limit = limit_label
