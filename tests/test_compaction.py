@@ -263,8 +263,8 @@ def test_the_compact_command_reports_its_progress(ec, clock, db_url, chain_key_e
         monkeypatch.setenv(key, value)
     result = CliRunner().invoke(cli, ["--db", db_url, "compact", "--batch", "10"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "packed 1 of 1 closed case(s)" in result.output
-    assert "packed 1 closed case(s); 1 closed case(s) in all" in result.output
+    assert "compacted 1 of 1 closed case(s)" in result.output
+    assert "compacted 1 closed case(s); 1 closed case(s) in all" in result.output
     as_json = CliRunner().invoke(cli, ["--db", db_url, "compact", "--json"], catch_exceptions=False)
     assert json.loads(as_json.output) == {"compacted": 0, "closed": 1}
     assert stored(ec, iid) is None and ec.replay(iid).consistent is True
