@@ -32,10 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("sqlalchemy", "SpiffWorkflow", "alembic", "marshmallow", "jsonschema", "holidays", "lxml", "flask")
 
 
-def loaded_after(args, env) -> set[str]:
-    """The top-level packages loaded by the time `complaintflow ARGS` has finished."""
+def loaded_after(args, env, modules=False) -> set[str]:
+    """The top-level packages (with `modules`, every module) loaded by the time `complaintflow
+    ARGS` has finished."""
+    name = "m" if modules else "m.split('.')[0]"
     code = ("import sys, atexit\n"
-            "atexit.register(lambda: sys.stderr.write('\\nLOADED ' + ' '.join(sorted({m.split('.')[0] "
+            "atexit.register(lambda: sys.stderr.write('\\nLOADED ' + ' '.join(sorted({" + name + " "
             "for m in sys.modules})) + '\\n'))\n"
             "from complaintflow.web.cli import main\n"
             f"sys.argv = ['complaintflow'] + {list(args)!r}\n"
@@ -69,6 +71,11 @@ def test_a_read_command_on_a_current_database_loads_no_migration_form_or_output_
     assert f"case {number}" in shown and "Review" in shown        # it did read the case and its task
     # the engine only for the messages it waits for (the case waits at the review's timer)
     assert not loaded_after(["show", number], env) & (set(HEAVY) - {"SpiffWorkflow", "lxml"})
+    # and of the engine only what restores the case: no BPMN or DMN parser (engine/serializer.py)
+    loaded = loaded_after(["show", number], env, modules=True)
+    assert "complaintflow.engine.serializer" in loaded and "SpiffWorkflow.bpmn.workflow" in loaded
+    assert not {m for m in loaded if ".parser" in m and m.startswith("SpiffWorkflow")}
+    assert "complaintflow.engine.spec" not in loaded
     listed = subprocess.run([sys.executable, "-m", "complaintflow.web.cli", "tasks", "--role", "reception"], env=env,
                             check=True, capture_output=True, text=True).stdout
     assert number in listed                    # it did read the database, without the ORM or the engine

@@ -30,7 +30,7 @@ from sqlalchemy import delete, func, insert, select
 
 from .clock import IdSequence
 from .models import ClosedCase, Event, Instance, InstanceState
-from .spec import canonical_json
+from .serializer import canonical_json
 
 LEVEL = 9          # closed states are written once and read seldom: the smallest zlib gives
 # A task id inside a packed state, written as its number in the case's id sequence
@@ -180,7 +180,7 @@ def restore_states(conn) -> int:
     from .replay import replay_instance
     from .runtime import matches_state_after, state_text as text_of
     from .service import ComplaintService
-    from .spec import Serializer
+    from .serializer import Serializer
 
     class Versions:             # what replay needs of a service: the versions, the serializer
         version_info = ComplaintService.version_info

@@ -122,7 +122,7 @@ class SqliteReads:
                 return []
             version = conn.execute("SELECT specs, meta FROM process_versions WHERE id = ?", (inst.version_id,)).fetchone()
         from . import messages
-        from .spec import Serializer
+        from .serializer import Serializer
         serializer = Serializer()
         wf = serializer.state_from_dict(state, *serializer.specs_from_dict(json.loads(version.specs)))
         return [e.as_dict() for e in messages.awaited(wf, json.loads(version.meta).get("start_role"))]
