@@ -2,8 +2,10 @@
 process for `--help`, a read command (`tasks --role reception`, `show CASE`), against the
 bare interpreter (`python -c pass`) measured in the same rounds.
 
-Setup: a SQLite file in a temporary directory with `processes/` deployed and one
-`enterprise_customer` case started (through the CLI). Python compiles the project's modules
+Setup: a SQLite file in a temporary directory with `processes/` deployed and two cases
+started (through the CLI): an `enterprise_customer` case, which waits at no event, and a
+`hospital_patient` case, which waits at two timer boundary events, so that `show` restores it
+with the engine to find the messages it waits for. Python compiles the project's modules
 once into a temporary bytecode cache (PYTHONPYCACHEPREFIX), as an installation does on its
 first run: the development environment sets PYTHONDONTWRITEBYTECODE, which would make every
 start compile the package from source (`--no-bytecode` measures that case). Then, for `--rounds` rounds, each
@@ -35,6 +37,10 @@ from interleaved import paired_rounds  # noqa: E402
 
 INTAKE = {"channel": "hotline", "complainant": "王女士", "contact": "13800000000", "category": "product_quality",
           "content": "新买的电水壶漏水", "promised_resolution_at": "2026-05-08T17:00:00+08:00"}
+
+HOSPITAL_INTAKE = {"channel": "visit", "complainant": "李建国", "patient": "王秀英", "relationship": "family",
+                   "contact": "13900000001", "content": "分娩时新生儿锁骨骨折", "department_complained": "普外科病区",
+                   "category": "medical_accident", "first_receiver": "普外科护士站 张护士", "settled_on_spot": False}
 
 
 def cpu_seconds(argv, env) -> float:
@@ -71,6 +77,10 @@ def main(argv=None):
                                     "--data", json.dumps(INTAKE, ensure_ascii=False)],
                              env=env, check=True, capture_output=True, text=True).stdout
         case_number = json.loads(out)["case_number"]
+        out = subprocess.run(cli + ["start", "hospital_patient", "--user", "nurse_zhang", "--json",
+                                    "--data", json.dumps(HOSPITAL_INTAKE, ensure_ascii=False)],
+                             env=env, check=True, capture_output=True, text=True).stdout
+        waiting_number = json.loads(out)["case_number"]
         subprocess.run(cli + ["calendar", "deadline", "--from", "2026-05-06", "--workdays", "1"], env=env,
                        check=True, capture_output=True)      # every module compiled once
         commands = {
@@ -78,6 +88,7 @@ def main(argv=None):
             "--help": cli + ["--help"],
             "tasks --role reception": cli + ["tasks", "--role", "reception"],
             f"show {case_number}": cli + ["show", case_number],
+            f"show {waiting_number} (waits at events)": cli + ["show", waiting_number],
         }
         probes = {name: (lambda a=a: (a, env)) for name, a in commands.items()}
         if args.before:

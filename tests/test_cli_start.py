@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -191,3 +192,19 @@ def test_show_prints_the_same_text_and_json_either_way_and_the_same_error(mini, 
     assert code == 0 and "Supervise  [manager]" in text
     code, text = _cli(["show", "nope"], db_url)
     assert code != 0 and "there is no case 'nope' (give an instance id or a case number)" in text
+
+
+def test_restoring_a_version_s_specs_leaves_the_stored_dict_as_it_was_unless_given_up(mini, db_url):
+    """The service restores specs from a dict it keeps (the version's row); `SqliteReads`
+    gives up one it parsed for the call, which saves copying it: both restore the same specs."""
+    from complaintflow.engine.serializer import Serializer
+    with sqlite3.connect(db_url[len("sqlite:///"):]) as conn:
+        text, = conn.execute("SELECT specs FROM process_versions").fetchone()
+    kept, serializer = json.loads(text), Serializer()
+    spec, subs = serializer.specs_from_dict(kept)
+    assert kept == json.loads(text)                      # unchanged: the next restore reads it whole
+    given = json.loads(text)
+    owned_spec, owned_subs = serializer.specs_from_dict(given, owned=True)
+    assert given != json.loads(text)                     # it was read in place (so not copied)
+    assert serializer.specs_to_dict(owned_spec, owned_subs) == serializer.specs_to_dict(spec, subs)
+    assert set(spec.task_specs) == set(owned_spec.task_specs) and "review" in spec.task_specs

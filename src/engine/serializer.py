@@ -83,9 +83,13 @@ class Serializer:
             "subprocess_specs": {k: self.spec_registry.convert(v) for k, v in subprocess_specs.items()},
         }
 
-    def specs_from_dict(self, dct):
-        spec = self.spec_registry.restore(deepcopy(dct["spec"]))
-        subs = {k: self.spec_registry.restore(deepcopy(v)) for k, v in dct["subprocess_specs"].items()}
+    def specs_from_dict(self, dct, owned: bool = False):
+        """Restoring changes the dicts it reads, so it reads copies unless the caller gives up
+        `dct` (`owned`: parsed for this call alone, as `SqliteReads` does; the copy is about half
+        of restoring a large spec)."""
+        copy = (lambda d: d) if owned else deepcopy
+        spec = self.spec_registry.restore(copy(dct["spec"]))
+        subs = {k: self.spec_registry.restore(copy(v)) for k, v in dct["subprocess_specs"].items()}
         return spec, subs
 
     # instance state

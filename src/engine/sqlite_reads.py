@@ -124,7 +124,7 @@ class SqliteReads:
         from . import messages
         from .serializer import Serializer
         serializer = Serializer()
-        wf = serializer.state_from_dict(state, *serializer.specs_from_dict(json.loads(version.specs)))
+        wf = serializer.state_from_dict(state, *serializer.specs_from_dict(json.loads(version.specs), owned=True))
         return [e.as_dict() for e in messages.awaited(wf, json.loads(version.meta).get("start_role"))]
 
     @staticmethod
