@@ -171,15 +171,18 @@ def test_waiting_is_the_engine_s_waiting_state():
     assert sqlite_reads.WAITING == TaskState.WAITING
 
 
-def _cli(args, db_url, service_only=False, monkeypatch=None):
-    if service_only:
-        monkeypatch.setattr(SqliteReads, "open", classmethod(lambda cls, url, clock=None: None))
-    result = CliRunner().invoke(cli, ["--db", db_url, "--now", "2026-05-09T10:00", *args])
-    monkeypatch.undo() if service_only else None
+def _cli(args, db_url, service_only=False):
+    with pytest.MonkeyPatch.context() as patch:     # undone on leaving, and nothing else with it
+        if service_only:
+            patch.setattr(SqliteReads, "open", classmethod(lambda cls, url, clock=None: None))
+        result = CliRunner().invoke(cli, ["--db", db_url, "--now", "2026-05-09T10:00", *args])
     return result.exit_code, result.output
 
 
-def test_show_prints_the_same_text_and_json_either_way_and_the_same_error(mini, db_url, clock, monkeypatch):
+def test_show_prints_the_same_text_and_json_either_way_and_the_same_error(mini, db_url, clock, monkeypatch,
+                                                                          chain_key_env):
+    for name, value in chain_key_env.items():   # the service's path needs the chain key (no var/ in a fresh clone)
+        monkeypatch.setenv(name, value)
     case = mini.start("mini", {"subject": "x", "due_at": "2026-05-07T12:00:00+08:00"}, "li")
     clock.advance(days=2)
     mini.tick()                                 # the review is overdue: a manager's task
@@ -187,7 +190,7 @@ def test_show_prints_the_same_text_and_json_either_way_and_the_same_error(mini, 
     for args in (["show", case.case_number], ["show", case.instance_id, "--json"], ["show", "KH-0000"],
                  ["show", "nope", "--json"]):
         direct = _cli(args, db_url)
-        assert direct == _cli(args, db_url, service_only=True, monkeypatch=monkeypatch), args
+        assert direct == _cli(args, db_url, service_only=True), args
     code, text = _cli(["show", case.case_number], db_url)
     assert code == 0 and "Supervise  [manager]" in text
     code, text = _cli(["show", "nope"], db_url)
