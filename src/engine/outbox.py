@@ -36,7 +36,7 @@ from sqlalchemy import or_, select, update
 from . import sms
 from .clock import iso
 from .errors import InvalidInput, NotFound
-from .models import HumanTask, Outbox
+from .models import Outbox
 
 log = logging.getLogger("complaintflow.webhooks")
 
@@ -157,10 +157,11 @@ def receivers() -> list[Receiver]:
 
 # --- written with an action ----------------------------------------------------------------
 
-def record(s, inst, kind: str, payload, effects, now: datetime) -> None:
+def record(s, inst, kind: str, payload, effects, now: datetime, new_tasks=()) -> None:
     """Add the outbox rows for what this action did to case `inst` to its session `s` (called
     once, at the end of `ComplaintService._finish`): committed with the action or not at all.
-    The action's SMS notices are queued here as well (sms.queue)."""
+    `new_tasks` are the task rows this action made for the case (`_sync_tasks`). The action's
+    SMS notices are queued here as well (sms.queue)."""
     sms.queue(s, inst, effects, now)
     wanted = receivers()
     if not wanted:
@@ -168,8 +169,7 @@ def record(s, inst, kind: str, payload, effects, now: datetime) -> None:
     events = []
     if kind == "started":
         events.append(("case_started", {}))
-    for row in sorted((o for o in s.new if isinstance(o, HumanTask) and o.instance_id == inst.id),
-                      key=lambda r: (r.created_at, r.task_spec)):
+    for row in sorted(new_tasks, key=lambda r: (r.created_at, r.task_spec)):
         events.append(("task_created", {"task": {"task_id": row.id, "task": row.task_spec, "name": row.name,
                                                  "role": row.role, "due": iso(row.due_at)}}))
     fired = ([payload] if kind == "timer_fired" else []) + [e.payload for e in effects if e.kind == "timer_fired"]

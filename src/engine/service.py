@@ -489,8 +489,9 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
                           payload=eff.payload)
         if errored or had_incident:
             self._sync_incidents(s, inst, errored, writer, now)
-        open_tasks = self._sync_tasks(s, inst, pv, wf, snap.ready_user, now, case.open_tasks)
-        outbox.record(s, inst, kind, payload, steplog.effects, now)   # webhooks, committed with the action
+        open_tasks, new_tasks = self._sync_tasks(s, inst, pv, wf, snap.ready_user, now, case.open_tasks)
+        # webhooks, committed with the action
+        outbox.record(s, inst, kind, payload, steplog.effects, now, new_tasks)
         if inst.lease_owner is not None:          # system work ends its lease with its commit
             inst.lease_owner, inst.lease_until = None, None
         return ActionResult(inst.id, inst.case_number, inst.status, open_tasks, [], inst.last_event_seq)
@@ -524,6 +525,9 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
                 row.resolved_at = now
 
     def _sync_tasks(self, s, inst, pv, wf, ready_user, now, open_rows=None):
+        """The case's task rows brought in line with the engine's ready user tasks. Returns
+        (the open tasks as dicts, the rows made for tasks new in this action): the new rows
+        are written by one INSERT after the flush, so they are never in the session's `new`."""
         if open_rows is None:       # not read with the case (a tick, a retry, a message)
             open_rows = {r.id: r for r in s.execute(select(HumanTask).where(
                 HumanTask.instance_id == inst.id, HumanTask.status == "open")).scalars()}
@@ -563,7 +567,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
             after_flush(s, lambda session: session.execute(
                 insert(HumanTask.__table__), [{c.key: getattr(r, c.key) for c in columns} for r in new_rows]))
         still_open.sort(key=lambda r: (r.created_at, r.task_spec))
-        return [task_dict(r) for r in still_open]
+        return [task_dict(r) for r in still_open], new_rows
 
     def _assign(self, s, inst, row, rule, data, now) -> None:
         """Give a new task to the person its `assignTo` names (the login in `row.assignee`).
