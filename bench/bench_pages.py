@@ -25,7 +25,7 @@ the median of those per-round ratios and their range. `--cpu N` measures the cas
 CPU time instead (`time.process_time`, less disturbed by other work on a shared machine than
 wall time): N requests of each case page, each followed by its service calls, and the median
 of the per-request ratios; the long case's page also as the first view after a change (what
-the page keeps of a case's event log, pages._by_log, dropped for that case before each
+the page keeps of a case's event log, case_view._by_log, dropped for that case before each
 request). Usage:
 
     python bench/bench_pages.py [--rounds 9] [--repeat 5] [--cpu N] [--json]
@@ -53,7 +53,10 @@ from complaintflow.engine.clock import FixedClock  # noqa: E402
 from complaintflow.engine.coverage import ProcessModel  # noqa: E402
 from complaintflow.engine.scenarios import ScenarioRun, load_file, scenario_files  # noqa: E402
 from complaintflow.engine.service import ComplaintService  # noqa: E402
-from complaintflow.web import pages as web_pages  # noqa: E402
+try:                                                    # what the case view keeps (web/case_view.py)
+    from complaintflow.web import case_view as web_pages  # noqa: E402
+except ImportError:                                     # a tree from before the split: pages.py kept it
+    from complaintflow.web import pages as web_pages  # noqa: E402
 from complaintflow.web.app import create_app, load_roles  # noqa: E402
 from complaintflow.web.users import DEMO_USERS, load_users  # noqa: E402
 from conftest import TEST_CHAIN_KEY, FakeNotifier, open_task  # noqa: E402

@@ -21,7 +21,8 @@ from ..engine.clock import iso
 from ..engine.errors import NotFound
 from ..engine.review import at_event, search as case_search, verify
 from .app import date_param, int_param
-from .pages import CaseView, _category_titles, display, is_reviewer, refuse, svc, t
+from .case_view import display
+from .pages import CaseView, _category_titles, is_reviewer, refuse, svc, t
 
 review = Blueprint("review", __name__)
 STATUSES = ("running", "completed", "incident")
