@@ -35,7 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 from complaintflow.engine.models import Instance  # noqa: E402
-from complaintflow.engine.scenarios import Runner, ScenarioRun, load_file, scenario_files  # noqa: E402
+from complaintflow.engine.scenario_reader import load_file, scenario_files  # noqa: E402
+from complaintflow.engine.scenarios import Runner, ScenarioRun  # noqa: E402
 
 PROCESSES = ROOT / "processes"
 

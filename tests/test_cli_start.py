@@ -25,7 +25,8 @@ from SpiffWorkflow.util.task import TaskState
 
 from complaintflow.engine import sqlite_reads
 from complaintflow.engine.models import HumanTask
-from complaintflow.engine.scenarios import Runner, ScenarioRun, scenario_files
+from complaintflow.engine.scenario_reader import scenario_files
+from complaintflow.engine.scenarios import Runner, ScenarioRun
 from complaintflow.engine.sqlite_reads import SqliteReads
 from complaintflow.web.cli import Ctx, _Group, cli
 

@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from complaintflow.engine import runtime
 from complaintflow.engine.models import Event, Instance, InstanceState
-from complaintflow.engine.scenarios import Runner, ScenarioRun, scenario_files
+from complaintflow.engine.scenario_reader import scenario_files
+from complaintflow.engine.scenarios import Runner, ScenarioRun
 from conftest import PROCESSES, TEST_CHAIN_KEY, open_task
 from test_tamper import rechain
 
