@@ -33,9 +33,10 @@ from .calendar import CalendarError, ReceptionHours
 from .confidentiality import HIDE_PROPERTY, reveal_problems
 from .dmn_checks import DmnFiles
 from .forms import fact_problems
-from .graph_checks import GraphChecks, form_fields, script_names
+from .graph_checks import GraphChecks
 from .limit_checks import TimeLimitChecks
 from .org import ASSIGN_PROPERTY, AssignRule
+from .path_checks import form_fields, script_names
 from .problems import Problem, ordered
 from .expressions import (ExpressionRefused, check_expression,
                           check_script, names_used)
@@ -439,7 +440,7 @@ class _FileChecker(TimeLimitChecks, GraphChecks):
     def check_assign(self, node, text) -> bool:
         """`assignTo` (engine/org.py): its form, and a unit named in it is one of the
         organisation file's (when that file is there); the field it reads is checked to come
-        from a form before the task with the graph (graph_checks._assign_fields)."""
+        from a form before the task with the graph (path_checks._assign_fields)."""
         try:
             rule = AssignRule.parse(text)
         except ValueError as err:

@@ -10,8 +10,8 @@ import re
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
-from .graph_checks import quoted
 from .expressions import CheckedEnvironment, ExpressionRefused, check_expression, names_used
+from .process_graph import quoted
 
 _NOT_CONSTANT = object()
 ISO_LIKE = re.compile(r"^(R\d*/)?P(\d|T)|^\d{4}-\d{2}-\d{2}")
