@@ -43,7 +43,7 @@ def test_mistakes_a_designer_can_make_are_found():
     assert revealed_fields(wrong, {"task": "agree_solution", "status": "open"}, {}, IDENTITY) == {"complainant"}
 
 
-def test_validate_refuses_a_misspelt_reveal_field_at_the_task_and_its_line(tmp_path):
+def test_validate_refuses_a_misspelt_reveal_field_at_the_task_and_its_line(tmp_path, chain_key_env):
     import shutil
 
     from click.testing import CliRunner
@@ -57,7 +57,9 @@ def test_validate_refuses_a_misspelt_reveal_field_at_the_task_and_its_line(tmp_p
     bpmn.write_text(BPMN.replace('value="complainant,contact"', 'value="complainant,contcat"'), encoding="utf-8")
     line = next(n for n, text in enumerate(BPMN.splitlines(), 1) if 'value="complainant,contact"' in text)
     task_line = max(n for n, text in enumerate(BPMN.splitlines()[:line], 1) if 'id="agree_solution"' in text)
-    result = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 'x.sqlite3'}", "validate", str(copy)])
+    # the tests' chain key: the command's service would otherwise make var/chain_key in the working directory
+    result = CliRunner(env=chain_key_env).invoke(cli, ["--db", f"sqlite:///{tmp_path / 'x.sqlite3'}", "validate",
+                                                       str(copy)])
     assert result.exit_code == 4, result.output
     assert result.output.splitlines()[0] == (
         f"{bpmn}:{task_line}: element 'agree_solution' (协商解决方案): property 'revealFields' names 'contcat', "
