@@ -170,13 +170,60 @@ def test_three_rounds_then_the_joint_meeting(ts, clock):
     do(ts, clock, case, "answer_promise", unresolved("2027-02-10T10:00"), "telecom_city_unit", "2027-02-09T09:00")
     assert promise(ts, case)["round"] == 3
     assert ts.case_detail(case.instance_id)["data"]["promise"]["rounds_left"] == 0
-    do(ts, clock, case, "answer_promise", unresolved("2027-02-12T10:00"), "telecom_city_unit", "2027-02-10T09:00")
+    # the last round has its own task, whose form asks for no further promised time
+    assert open_tasks(ts, case) == {"answer_promise_last": "telecom_city_unit"}
+    do(ts, clock, case, "answer_promise_last", LAST_UNRESOLVED, "telecom_city_unit", "2027-02-10T09:00")
     assert open_tasks(ts, case) == {"difficult_review": "telecom_joint_meeting"}
     limit = promise(ts, case)
     assert (limit["round"], limit["status"]) == (3, "met")             # no fourth round
     starts = [e["payload"]["outputs"] for e in ts.history(case.instance_id)
               if e["kind"] == "handler_called" and e["payload"].get("handler") == "deadline.start"]
     assert [(s["round"], s.get("previous", {}).get("status")) for s in starts] == [(1, None), (2, "met"), (3, "met")]
+
+
+LAST_UNRESOLVED = {"answer": "合同条款存在争议，需上级协调", "resolved": False, "expected_solution": "提交联席会议"}
+
+
+def to_the_last_round(ts, clock):
+    case = start(ts, clock, "2027-02-03T10:00")
+    to_the_city_unit(ts, clock, case)
+    do(ts, clock, case, "handle", unresolved("2027-02-05T17:00"), "telecom_city_unit", "2027-02-04T09:00")
+    do(ts, clock, case, "answer_promise", unresolved("2027-02-09T10:00"), "telecom_city_unit", "2027-02-05T16:00")
+    do(ts, clock, case, "answer_promise", unresolved("2027-02-10T10:00"), "telecom_city_unit", "2027-02-09T09:00")
+    return case
+
+
+def test_the_last_rounds_form_asks_for_no_promised_time_and_refuses_one(ts, clock, notifier):
+    case = to_the_last_round(ts, clock)
+    task = open_task(ts, case.instance_id, "answer_promise_last")
+    form = ts.case_detail(case.instance_id)["forms"][task["form"]]
+    assert "promised_at" not in form["properties"] and "不再承诺答复时间" in form["description"]
+    assert "promised_at" in ts.case_detail(case.instance_id)["forms"]["telecom_service/answer.json"]["properties"]
+    before = (ts.show(case.instance_id), len(ts.history(case.instance_id)), len(notifier.sent))
+    clock.set(at("2027-02-10T09:00"))
+    with pytest.raises(InvalidInput) as err:       # a fourth promise would start nothing: not taken
+        ts.complete_task(task["task_id"], "telecom_city_unit", dict(LAST_UNRESOLVED, promised_at="2027-02-12T10:00"))
+    assert "promised_at" in str(err.value)
+    with pytest.raises(InvalidInput) as err:       # unresolved: the joint meeting needs the expected solution
+        ts.complete_task(task["task_id"], "telecom_city_unit", {"answer": "仍在处理", "resolved": False})
+    assert set(err.value.field_texts("zh")) == {"expected_solution"}
+    assert (ts.show(case.instance_id), len(ts.history(case.instance_id)), len(notifier.sent)) == before
+
+
+def test_resolved_in_the_last_round_goes_to_feedback_and_its_promise_is_met(ts, clock):
+    case = to_the_last_round(ts, clock)
+    do(ts, clock, case, "answer_promise_last", {"answer": "已出具更正账单", "resolved": True}, "telecom_city_unit",
+       "2027-02-10T09:00")
+    assert open_tasks(ts, case) == {"feedback": "telecom_city_unit"}
+    assert (promise(ts, case)["round"], promise(ts, case)["status"]) == (3, "met")
+
+
+def test_the_last_rounds_promised_time_passing_is_supervised(ts, clock):
+    case = to_the_last_round(ts, clock)
+    clock.set(at("2027-02-10T10:00"))
+    assert ts.tick()["timers_fired"] == 1
+    assert open_tasks(ts, case) == {"answer_promise_last": "telecom_city_unit", "supervise": "telecom_provincial_unit"}
+    assert promise(ts, case)["status"] == "breached"
 
 
 def test_the_case_page_lists_the_rounds(ts, clock):
