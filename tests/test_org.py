@@ -321,7 +321,21 @@ def test_the_api_gives_a_person_task_to_no_token(app, staff):
         response = client.get(path) if body is None else client.post(path, json=body)
         assert response.status_code == 403, (path, response.get_data(as_text=True))
         assert response.get_json()["error"]["code"] == "task_assigned"
-    assert staff.get_task(task_id)["status"] == "open"
+        # why, and what to do instead: not a generic refusal
+        assert response.get_json()["error"]["message"] == (
+            "task '隔级上级裁决' is assigned to 赵总 in person. An API token acts in its roles, never for a person, "
+            "so it may not read, claim or complete a task given to one person; 赵总 completes it in the inbox")
+    zh = client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": {"ruling": "x"}},
+                     headers={"Accept-Language": "zh"}).get_json()["error"]["message"]
+    assert zh.startswith("任务「隔级上级裁决」已指派给赵总本人。API 令牌按角色办理、不代表任何个人") and "请赵总在收件箱中办理" in zh
+    assert staff.get_task(task_id)["status"] == "open" and staff.get_task(task_id)["claimed_by"] is None
+    with staff.sessions() as s:          # each refusal is in the access log under the token's actor
+        refused = s.query(AccessLog).filter(AccessLog.user == "api:managers", AccessLog.allowed.is_(False)).all()
+    assert {r.action for r in refused} >= {"view_task", "claim_task", "complete_task"}
+    # the same task is the person's own in the inbox: the API never stood in the way
+    boss = sign_in(app.test_client(), "boss")
+    assert boss.post(f"/tasks/{task_id}", data={"ruling": "补发", "csrf_token": token(boss, f"/tasks/{task_id}")}
+                     ).status_code == 303
 
 
 # --- the identity hidden from the person complained about ---------------------------------------

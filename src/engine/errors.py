@@ -61,6 +61,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
                   "task '{task}' is for role '{role}', which {user} does not hold"),
     "task_assigned": ("任务「{task}」已指派给{assignee}，只有{assignee}本人可以办理；{user}不能认领或办理。",
                       "task '{task}' is assigned to {assignee}; only they can claim or complete it, not {user}"),
+    # /api/v1: a token acts in its roles, never for a person (engine/tokens.py)
+    "task_assigned_token": ("任务「{task}」已指派给{assignee}本人。API 令牌按角色办理、不代表任何个人，不能查看、认领或"
+                            "办理指派给个人的任务；请{assignee}在收件箱中办理。",
+                            "task '{task}' is assigned to {assignee} in person. An API token acts in its roles, "
+                            "never for a person, so it may not read, claim or complete a task given to one person; "
+                            "{assignee} completes it in the inbox"),
     "start_role": ("登记「{process}」需要{role}角色。", "registering '{process}' needs role '{role}'"),
     "task_done_by": ("任务「{task}」已由{by}于 {at} 办理完毕；未作任何更改。",
                      "task '{task}' ({id}) was already completed by {by} at {at}; nothing was changed"),

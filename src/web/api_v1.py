@@ -353,12 +353,21 @@ def list_tasks():
 
 
 def _task(task_id, action):
+    from .access import person_name
     from .pages import _task_for_me
-    return _task_for_me(task_id, action)
+    try:
+        return _task_for_me(task_id, action)
+    except NotAllowed as err:
+        if err.message is None or err.message.code != "task_assigned":
+            raise
+        # a task of the token's role that the procedure gave to one person (assignTo): a token
+        # never acts for a person (it has no login of its own), so say that rather than "not you"
+        said = msg("task_assigned_token", task=err.message.params["task"], assignee=err.message.params["assignee"])
+        raise ApiError(403, "task_assigned", said.text(g.lang, person=person_name)) from None
 
 
 @operation("/tasks/{task_id}", "get", "A task of the token's roles, with its form's JSON Schema",
-           ok=(200, S.TaskDetail), errors=(400, 401, 404))
+           ok=(200, S.TaskDetail), errors=(400, 401, 403, 404))
 def read_task(task_id):
     task = _task(task_id, "view_task")
     return answer(S.TaskDetail, task | {"form_schema": svc().task_form(task_id)})
@@ -374,20 +383,22 @@ def _claim_or_release(task_id, action):
 
 
 @operation("/tasks/{task_id}/claim", "post", "Claim a task so that nobody else works on it",
-           ok=(200, S.TaskDetail), errors=(400, 401, 404, 409))
+           ok=(200, S.TaskDetail), errors=(400, 401, 403, 404, 409))
 def claim_task(task_id):
     return _claim_or_release(task_id, svc().claim_task)
 
 
 @operation("/tasks/{task_id}/release", "post", "Release a task this token claimed",
-           ok=(200, S.TaskDetail), errors=(400, 401, 404, 409))
+           ok=(200, S.TaskDetail), errors=(400, 401, 403, 404, 409))
 def release_task(task_id):
     return _claim_or_release(task_id, svc().release_task)
 
 
 @operation("/tasks/{task_id}/complete", "post", "Complete a task with its form data",
-           ok=(200, S.ActionResultSchema), errors=(400, 401, 404, 409, 422), body=S.CompleteRequest,
-           description="With `row_version` (from GET /cases/{ref}), 409 when the case changed since.")
+           ok=(200, S.ActionResultSchema), errors=(400, 401, 403, 404, 409, 422), body=S.CompleteRequest,
+           description="With `row_version` (from GET /cases/{ref}), 409 when the case changed since. A task "
+                       "the procedure gave to one person (assignTo) is that person's: 403 `task_assigned`, "
+                       "since a token acts in its roles, never for a person.")
 def complete_task(task_id):
     from .pages import hide
     _task(task_id, "complete_task")
