@@ -27,7 +27,7 @@ from pathlib import Path
 from lxml import etree
 from sqlalchemy import select
 
-from .definitions import FORM_PROPERTY, NS
+from .element_checks import FORM_PROPERTY, NS
 from .errors import InvalidInput, NotFound
 from .forms import choice_options
 from .models import ProcessVersion

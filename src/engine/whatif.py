@@ -41,7 +41,8 @@ from sqlalchemy import func, select
 
 from .clock import SHANGHAI, FixedClock, iso, local_minute
 from .views import deadline_dict
-from .definitions import NS, check_paths
+from .definitions import check_paths
+from .element_checks import NS
 from .errors import ComplaintflowError, Conflict, InvalidInput, ValidationFailed
 from .forms import validate_submission
 from .models import Deadline, Event, Instance, ProcessVersion
