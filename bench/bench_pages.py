@@ -24,11 +24,13 @@ Each page probe is paired with its own service probe of the same round; the repo
 the median of those per-round ratios and their range. `--cpu N` measures the case pages by
 CPU time instead (`time.process_time`, less disturbed by other work on a shared machine than
 wall time): N requests of each case page, each followed by its service calls, and the median
-of the per-request ratios; the long case's page also as the first view after a change (what
-the page keeps of a case's event log, case_view._by_log, dropped for that case before each
-request). Usage:
+of the per-request ratios; the long case's page also with nothing kept of its event log
+(case_view._by_log's entries for the case dropped before each request, as after a restart),
+and as the first view after each change: the longest hospital_patient scenario walked again
+step by step (`--walks` times), the page and then its service calls timed after every step,
+the page going on from what it kept at the step before. Usage:
 
-    python bench/bench_pages.py [--rounds 9] [--repeat 5] [--cpu N] [--json]
+    python bench/bench_pages.py [--rounds 9] [--repeat 5] [--cpu N [--walks 3]] [--json]
 """
 
 from __future__ import annotations
@@ -77,10 +79,11 @@ class Store:
     """The store, the app and the cases the probes use."""
 
     def __init__(self, directory: Path, fresh: int):
-        self.service = ComplaintService(f"sqlite:///{directory / 'pages.sqlite3'}", clock=FixedClock(NOW),
+        self.db_file = directory / "pages.sqlite3"
+        self.service = ComplaintService(f"sqlite:///{self.db_file}", clock=FixedClock(NOW),
                                         notifier=FakeNotifier(), chain_key=TEST_CHAIN_KEY)
         self.service.deploy([PROCESSES])
-        roles = load_roles(PROCESSES)
+        self.roles = roles = load_roles(PROCESSES)
         self.app = create_app(self.service, users=load_users(DEMO_USERS, set(roles)), roles=roles,
                               secret_key="bench", testing=True)
         self.reception = sign_in(self.app.test_client(), "reception")
@@ -126,9 +129,10 @@ class Store:
         assert response.status_code == 303, response.get_data(as_text=True)[:500]
 
 
-def long_hospital_case(db_file: Path, roles) -> str:
+def long_hospital_case(db_file: Path, roles, after_step=None) -> str:
     """The case of the longest hospital_patient scenario, walked step by step (at its own
-    moments, with its expectations checked) into the store: the scenario runner's steps."""
+    moments, with its expectations checked) into the store: the scenario runner's steps;
+    `after_step(instance_id)` is called after each."""
     models = {"hospital_patient": ProcessModel.from_file(PROCESSES / "hospital_patient.bpmn", "hospital_patient")}
     scenarios = [s for f in scenario_files([PROCESSES / "tests" / "hospital_patient"])
                  for s in load_file(f, models, set(roles))]
@@ -136,28 +140,38 @@ def long_hospital_case(db_file: Path, roles) -> str:
                       max(scenarios, key=lambda s: len(s.steps)), db_file)
     for step in run.scenario.steps:
         run.do(step)
+        if after_step is not None:
+            after_step(run.instance_id)
     run.service.engine.dispose()
     return run.instance_id
 
 
-def cpu_ratios(store: Store, requests: int) -> dict:
+def cpu_ratios(store: Store, requests: int, walks: int) -> dict:
     """Each case page's CPU time against its service calls', request by request (the page
-    first, then `show` + `case_detail` of the same case), the probes taking turns."""
+    first, then `show` + `case_detail` of the same case), the probes taking turns; then the
+    long case's first view after each change, over `walks` walks of its scenario."""
     pages = {"case page": (store.reception, store.case_id), "hospital case page": (store.office, store.hospital_id),
              "long hospital case page": (store.office, store.long_id),
-             "long hospital, first view": (store.office, store.long_id)}
+             "long hospital, nothing kept": (store.office, store.long_id)}
     samples = {label: [] for label in pages}
+
+    def timed(label, client, ref):
+        t0 = time.process_time()
+        store.case_page(client, ref)
+        t1 = time.process_time()
+        store.show_detail(ref)
+        samples[label].append((t1 - t0, time.process_time() - t1))
     for _ in range(requests):
         for label, (client, ref) in pages.items():
-            if label.endswith("first view"):        # as the first view after the case changed: nothing kept of it
+            if label.endswith("nothing kept"):        # as after a restart: nothing kept of the case
                 kept = getattr(web_pages, "_LOG_VIEWS", {})      # (a tree without it keeps nothing)
                 for key in [k for k in kept if k[1] == ref]:
                     kept.pop(key)
-            t0 = time.process_time()
-            store.case_page(client, ref)
-            t1 = time.process_time()
-            store.show_detail(ref)
-            samples[label].append((t1 - t0, time.process_time() - t1))
+            timed(label, client, ref)
+    samples["long hospital, after each change"] = []
+    for _ in range(walks):                          # each step a change, the page viewed right after it
+        long_hospital_case(store.db_file, store.roles,
+                           lambda ref: timed("long hospital, after each change", store.office, ref))
     return {label: {"page_ms": statistics.median(p for p, _ in s) * 1000,
                     "service_ms": statistics.median(b for _, b in s) * 1000, "against": "show + case_detail",
                     "median_ratio": statistics.median(p / b for p, b in s),
@@ -174,13 +188,15 @@ def main():
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--repeat", type=int, default=5, help="runs per probe per round (the best counts)")
     ap.add_argument("--cpu", type=int, metavar="N", help="the case pages by CPU time, N requests each")
+    ap.add_argument("--walks", type=int, default=3, help="with --cpu: walks of the long scenario, the page "
+                    "viewed after each step")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp), fresh=2 * args.rounds * args.repeat + 4)
         store.check()
         if args.cpu:
-            return report_table(cpu_ratios(store, args.cpu), args.json)
+            return report_table(cpu_ratios(store, args.cpu, args.walks), args.json)
         probes = {
             "baseline": lambda: store.show_detail(store.case_id),
             "case page": lambda: store.case_page(store.reception, store.case_id),
@@ -209,10 +225,10 @@ def report_table(report: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return
-    print(f"{'probe':<24}{'page ms':>9}{'service ms':>12}  {'ratio (median, range over rounds)':<36} service call")
+    print(f"{'probe':<34}{'page ms':>9}{'service ms':>12}  {'ratio (median, range over rounds)':<36} service call")
     for label, r in report.items():
         lo, hi = r["range"]
-        print(f"{label:<24}{r['page_ms']:>9.2f}{r['service_ms']:>12.2f}  {r['median_ratio']:>5.2f}x ({lo:.2f}-{hi:.2f})"
+        print(f"{label:<34}{r['page_ms']:>9.2f}{r['service_ms']:>12.2f}  {r['median_ratio']:>5.2f}x ({lo:.2f}-{hi:.2f})"
               f"{'':<18} {r['against']}")
 
 

@@ -124,10 +124,14 @@ class CaseQueries:
             raise case_not_found(ref)
         return inst
 
-    def history(self, instance_id: str) -> list[dict]:
+    def history(self, instance_id: str, after: int | None = None) -> list[dict]:
+        """The case's events, oldest first. `after`: only those after that one (its seq), the
+        events appended since a page read the log up to it; `instance_id` is then the id of a
+        case the caller has read (not a case number), and the case is not looked up again."""
         from .eventlog import event_dict
         with self.sessions() as s:
-            inst = self._find_case(s, instance_id)
+            case_id = self._find_case(s, instance_id).id if after is None else instance_id
             # plain rows, not model objects: nothing changes them (the case page reads them)
-            rows = s.execute(select(Event.__table__).where(Event.instance_id == inst.id).order_by(Event.seq))
+            q = select(Event.__table__).where(Event.instance_id == case_id)
+            rows = s.execute((q if after is None else q.where(Event.seq > after)).order_by(Event.seq))
             return [event_dict(e) for e in rows]

@@ -17,7 +17,7 @@ from ..engine.confidentiality import hidden_from, identity_fields, identity_valu
     revealed_fields
 from ..engine.deadlines import rounds
 from ..engine.errors import NotFound
-from ..engine.review.history import readable_history
+from ..engine.review.history import reading
 from . import diagram_view, formgen
 from .access import _mine, hide, is_reviewer, my_roles, svc, t
 from .app import local_time
@@ -107,34 +107,51 @@ class CaseView:
     def history(self) -> list[dict]:
         if "summary" not in self.__dict__:        # the task page, which has not read the case row
             return svc().history(self.id)
-        last = self.summary["events"]         # an event appended since `show` read the case belongs to the next key
-        return _by_log(self._log_key("events"), lambda: [e for e in svc().history(self.id) if e["seq"] <= last])
+        last = self.summary["events"]         # an event appended since `show` read the case belongs to the next view
+
+        def upto(events):
+            return [e for e in events if e["seq"] <= last]
+        # kept for an earlier last event: only the events appended since are read
+        return _by_log(self._log_key("events"), last, lambda: upto(svc().history(self.id)),
+                       lambda kept, seen: kept + upto(svc().history(self.id, after=seen)))
 
     def _log_key(self, *more) -> tuple | None:
-        """What is read from the case's event log is the same while its last event is (`_by_log`).
-        None for a reviewer, who reads the log as stored now: an event edited in place (which
-        `replay --verify` finds) changes no last event."""
-        return None if self.reviewing else (str(svc().engine.url), self.id, self.summary["events"], *more)
+        """What `_by_log` keeps of the case's event log is kept under this key, for its last
+        event. None for a reviewer, who reads the log as stored now: an event edited in place
+        (which `replay --verify` finds) changes no last event."""
+        return None if self.reviewing else (str(svc().engine.url), self.id, *more)
 
     @cached_property
     def readable(self) -> list[dict]:
         """The readable history (engine.review.history): one Chinese sentence per event, the
         submitted fields by title, the changes; `raw_json` is the stored event, masked like
         everything else the user reads, for the 原始数据 toggle."""
+        def shown(rows):
+            return [dict(row, fields=self.mask(row.get("fields") or []), changes=self.mask(row.get("changes") or []),
+                         raw_json=json.dumps(self.mask(row.get("raw")), ensure_ascii=False, indent=2, default=str))
+                    for row in rows]
+
         def read():
-            rows = readable_history(svc(), self.id, may_see_identity=self.sees_identity, names=_names,
-                                    roles=g.ctx.roles, limit_label=self.limit_label, seeds=self.reviewing,
-                                    detail=self.detail, events=self.history)
-            for row in rows:
-                row["fields"] = self.mask(row.get("fields") or [])
-                row["changes"] = self.mask(row.get("changes") or [])
-                row["raw_json"] = json.dumps(self.mask(row.get("raw")), ensure_ascii=False, indent=2, default=str)
-            return rows
+            detail = self.detail
+            done = reading(detail["meta"], detail["forms"], detail["bpmn_xml"], g.ctx.roles, self.history,
+                           may_see_identity=self.sees_identity, names=_names, limit_label=self.limit_label,
+                           seeds=self.reviewing)
+            return done, shown(done.rows), self.secrets
+
+        def more(kept, seen):
+            """The rows kept for event `seen` and those of the events since; None (read it all
+            again) when the identity strings to mask are not the same as when they were made."""
+            done, rows, secrets = kept
+            if secrets != self.secrets:
+                return None
+            went_on = done.more([e for e in self.history if e["seq"] > seen], self.limit_label)
+            return None if went_on is None else (went_on, rows + shown(went_on.rows[len(done.rows):]), secrets)
         if "summary" not in self.__dict__:
-            return read()
+            return read()[1]
         # how this user reads it: identity shown or masked (and which fields), the language of
         # the mask, the app's users and roles (a reviewer's, with the limits' seeds, is not kept)
-        return _by_log(self._log_key("readable", self.sees_identity, frozenset(self.hidden), g.lang, id(g.ctx)), read)
+        key = self._log_key("readable", self.sees_identity, frozenset(self.hidden), g.lang, id(g.ctx))
+        return _by_log(key, self.summary["events"], read, more)[1]
 
     def reveal(self, task: dict):
         """Identity fields the task's BPMN grants (`revealFields`) to the user holding it:
@@ -249,19 +266,21 @@ class CaseView:
     def diagram(self) -> str:
         """The diagram with the case's path and its open tasks in view, the same for the same
         last event of the case (`_by_log`) in the same language."""
-        return _by_log(self._log_key("diagram", g.lang, id(g.ctx), request.args.get("diagram") == "all"), self._draw)
+        return _by_log(self._log_key("diagram", g.lang, id(g.ctx), request.args.get("diagram") == "all"),
+                       self.summary["events"], self._draw)
 
     def _draw(self) -> str:
         path = self.detail["path"]
-        names = {k: g.ctx.role_name(k, g.lang) for k in g.ctx.roles}
+        names = _role_names(g.ctx, g.lang)
+        raw = self.detail["bpmn_xml"].encode("utf-8")      # once: the drawing and the window are kept by it
         try:
-            svg = drawing.render(self.detail["bpmn_xml"].encode("utf-8"), role_names=names, done=set(path["done"]),
-                                 current=set(path["current"]), taken_flows=set(path["flows"]))
+            svg = drawing.render(raw, role_names=names, done=set(path["done"]), current=set(path["current"]),
+                                 taken_flows=set(path["flows"]))
         except ValueError:
             return ""
         if request.args.get("diagram") == "all":        # the whole drawing at 100%, for pages without script
             return svg
-        return diagram_view.focus(svg, self.detail["bpmn_xml"], {t["task"] for t in self.summary["open_tasks"]})
+        return diagram_view.focus(svg, raw, {t["task"] for t in self.summary["open_tasks"]})
 
     def acknowledgement(self) -> list[str]:
         return [e["payload"]["outputs"]["message"] for e in self.history
@@ -270,30 +289,53 @@ class CaseView:
 
 
 # What a page makes from a case's event log alone (its events, its readable history, its
-# diagram with the path, which follows the log) for the last few cases shown. The log only
-# grows and every change of a case appends to it, so for the same case and the same last
-# event (the case row's `events`, read by `show` on every view) it is the same: a case viewed
-# again unchanged is not read and formatted again, and a case that changed is (its key is
-# another). Entries are only read once kept (docs/performance.md, "The web pages").
-_LOG_VIEWS: dict[tuple, object] = {}
+# diagram with the path, which follows the log) for the last few cases shown, each with the
+# last event it was made for. The log only grows and every change of a case appends to it,
+# so for the same case and the same last event (the case row's `events`, read by `show` on
+# every view) it is the same: a case viewed again unchanged is not read and formatted again.
+# A case that changed has a later last event: what can be extended (the events, the readable
+# history) is, with the events appended since only; the rest is made again. Entries are never
+# changed once kept, only replaced (docs/performance.md, "The web pages").
+_LOG_VIEWS: dict[tuple, tuple[int, object]] = {}
 _LOG_VIEWS_MAX = 64
 _LOG_VIEWS_LOCK = threading.Lock()
 
 
-def _by_log(key: tuple | None, make):
+def _by_log(key: tuple | None, last: int, make, extend=None):
+    """What `make()` gives for the case's log up to event `last`, kept under `key` (None: not
+    kept). Kept for an earlier event `seen`, `extend(kept, seen)` goes on from it (None when
+    it cannot: made afresh); kept for a later one (another page read the case after this one
+    did), this page makes its own and keeps nothing."""
     if key is None:
         return make()
     with _LOG_VIEWS_LOCK:
         found = _LOG_VIEWS.pop(key, None)
         if found is not None:
             _LOG_VIEWS[key] = found              # the most recent last
-            return found
-    found = make()
+    if found is not None and found[0] == last:
+        return found[1]
+    made = extend(found[1], found[0]) if found is not None and found[0] < last and extend is not None else None
+    if made is None:
+        made = make()
     with _LOG_VIEWS_LOCK:
-        if len(_LOG_VIEWS) >= _LOG_VIEWS_MAX:
-            _LOG_VIEWS.pop(next(iter(_LOG_VIEWS)))
-        _LOG_VIEWS[key] = found
-    return found
+        kept = _LOG_VIEWS.get(key)
+        if kept is None or kept[0] < last:
+            if kept is None and len(_LOG_VIEWS) >= _LOG_VIEWS_MAX:
+                _LOG_VIEWS.pop(next(iter(_LOG_VIEWS)))
+            _LOG_VIEWS[key] = (last, made)
+    return made
+
+
+_ROLE_NAMES: dict[tuple, tuple[object, dict]] = {}
+
+
+def _role_names(ctx, lang: str) -> dict:
+    """Role id -> its name in `lang` for the diagram's lanes: the app's roles do not change
+    while it runs, so they are named once per app and language."""
+    kept = _ROLE_NAMES.get((id(ctx), lang))
+    if kept is None or kept[0] is not ctx:
+        kept = _ROLE_NAMES[(id(ctx), lang)] = (ctx, {k: ctx.role_name(k, lang) for k in ctx.roles})
+    return kept[1]
 
 
 def _names(login: str):

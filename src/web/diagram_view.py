@@ -23,9 +23,11 @@ PAD = 80.0                 # room around the open tasks
 _VIEWBOX = re.compile(r'viewBox="([-\d.]+) ([-\d.]+) ([-\d.]+) ([-\d.]+)" width="[\d.]+" height="[\d.]+"')
 
 
-def focus_box(bpmn_xml: str, open_ids: set[str]) -> layout.Box | None:
-    """The box around the shapes of `open_ids` in the diagram layout, or None."""
-    shapes = layout.read_cached(bpmn_xml.encode("utf-8")).shapes
+def focus_box(bpmn_xml: str | bytes, open_ids: set[str]) -> layout.Box | None:
+    """The box around the shapes of `open_ids` in the diagram layout, or None (`bpmn_xml`: the
+    text, or its UTF-8 bytes when the caller has them)."""
+    raw = bpmn_xml if isinstance(bpmn_xml, bytes) else bpmn_xml.encode("utf-8")
+    shapes = layout.read_cached(raw).shapes
     boxes = [shapes[i] for i in sorted(open_ids) if i in shapes]
     if not boxes:
         return None
@@ -42,7 +44,7 @@ def _window(extent: layout.Box, box: layout.Box) -> layout.Box:
     return layout.Box(x, y, w, h)
 
 
-def focus(svg: str, bpmn_xml: str, open_ids: set[str]) -> str:
+def focus(svg: str, bpmn_xml: str | bytes, open_ids: set[str]) -> str:
     """`svg` (engine.drawing.render) opened on the open tasks; the whole drawing when none is
     drawn (a closed case)."""
     match = _VIEWBOX.search(svg)

@@ -85,11 +85,43 @@ def readable_history(service, instance_id, *, may_see_identity: bool, names=None
 
 
 def _read(meta, forms, xml, roles, names, may_see_identity, events, limit_label, seeds) -> list[dict]:
+    return reading(meta, forms, xml, roles, events, may_see_identity=may_see_identity, names=names,
+                   limit_label=limit_label, seeds=seeds).rows
+
+
+def reading(meta, forms, xml, roles, events, *, may_see_identity: bool, names=None, limit_label=None,
+            seeds: bool = True) -> Reading:
+    """The readable history of `events` (readable_history's rows) from the version's meta,
+    forms and BPMN, kept with where the reading stands, to go on with later events (`more`)."""
     reader = _Reader(meta, forms, _elements(xml), roles or {}, names, may_see_identity, events)
     if limit_label is not None:          # (name, unit, amount) -> the limit's name for people
         reader.limit = limit_label
     reader.seeds = seeds                 # the seed references of limits (出处): for reviewers
-    return [reader.event(e) for e in events]
+    return Reading([reader.event(e) for e in events], reader)
+
+
+class Reading:
+    """A case's readable history so far (`rows`, never changed once made) and where its reading
+    stands: the case data followed through the events, the limits' last days, the identity
+    strings masked. The log only grows, so the rows of the events read stay what they are
+    when more are appended, unless a later event brings identity strings to mask."""
+
+    def __init__(self, rows: list[dict], reader: _Reader):
+        self.rows, self._reader = rows, reader
+
+    def more(self, events: list[dict], limit_label=None) -> Reading | None:
+        """This history followed by the rows of `events` (the events after the last one read, in
+        order), exactly as reading them all from the start gives; None when it must be read again
+        from the start: `events` bring identity strings that rows already made show unmasked."""
+        before = self._reader
+        if not before.may_see and not identity_values(_all_data(events), before.secret_fields) <= before.secret_values:
+            return None
+        reader = copy.copy(before)          # this one stays as it is (another page may go on from it)
+        # the data is only ever given new values per key (apply), never changed inside
+        reader.data, reader.last_days, reader._names_cache = dict(before.data), dict(before.last_days), {}
+        if limit_label is not None:
+            reader.limit = limit_label
+        return Reading(self.rows + [reader.event(e) for e in events], reader)
 
 
 # --- one pass over the events --------------------------------------------------------------
