@@ -32,7 +32,7 @@ from .errors import InvalidInput, NotFound
 from .forms import choice_options
 from .models import ProcessVersion
 from .runtime import deadline_name
-from .whatif import candidate_file
+from .whatif_candidate import candidate_file
 
 KIND_ORDER = ("limit", "timer", "element", "flow", "condition", "form", "role")
 _TIMER_TAGS = ("timeDate", "timeDuration", "timeCycle")

@@ -28,80 +28,17 @@ that step is compared only up to the failure, and the later retry step not at al
 
 from __future__ import annotations
 
-import secrets
-import shutil
-import tempfile
-from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from itertools import groupby
-from pathlib import Path
 
-from lxml import etree
 from sqlalchemy import func, select
 
-from .clock import SHANGHAI, FixedClock, iso, local_minute
-from .views import deadline_dict
-from .definitions import check_paths
-from .element_checks import NS
-from .errors import ComplaintflowError, Conflict, InvalidInput, ValidationFailed
+from .clock import SHANGHAI, iso, local_minute
+from .errors import ComplaintflowError, Conflict, InvalidInput
 from .forms import validate_submission
 from .models import Deadline, Event, Instance, ProcessVersion
-
-
-# --- the candidate ---------------------------------------------------------------------------
-
-def process_ids_in(path: Path) -> set[str] | None:
-    """The ids of the processes a BPMN file defines, or None if it cannot be read as XML."""
-    try:
-        root = etree.parse(str(path)).getroot()
-    except (etree.LxmlError, OSError):
-        return None
-    return {p.get("id") for p in root.findall("bpmn:process", NS)}
-
-
-def candidate_file(service, process_id: str, path=None) -> Path:
-    """The BPMN file of `process_id`: `path` (a file, or a directory holding it), else the file
-    its latest version was deployed from, else the one in processes/."""
-    if path is None:
-        with service.sessions() as s:
-            source = s.execute(select(ProcessVersion.source_path).where(ProcessVersion.process_id == process_id)
-                               .order_by(ProcessVersion.version.desc()).limit(1)).scalar_one_or_none()
-        if source and Path(source).is_file() and process_id in (process_ids_in(Path(source)) or ()):
-            return Path(source)
-        path = Path("processes")
-    path = Path(path)
-    if path.is_file():
-        if process_id not in (process_ids_in(path) or ()):
-            raise InvalidInput(f"{path} does not define process '{process_id}'")
-        return path
-    if not path.is_dir():
-        raise InvalidInput(f"the candidate '{path}' is not a BPMN file or a directory of them")
-    found, unreadable = [], []
-    for f in sorted(path.glob("*.bpmn")):
-        ids = process_ids_in(f)
-        if ids is None:
-            unreadable.append(f.name)
-        elif process_id in ids:
-            found.append(f)
-    if len(found) > 1:
-        raise InvalidInput(f"process '{process_id}' is defined in {len(found)} files in {path}: "
-                           f"{', '.join(f.name for f in found)}")
-    if not found:
-        also = f" ({', '.join(unreadable)} could not be read as XML)" if unreadable else ""
-        raise InvalidInput(f"no BPMN file in {path} defines process '{process_id}'{also}")
-    return found[0]
-
-
-def load_candidate(service, process_id: str, path=None):
-    """(file, package): the candidate checked as `deploy` checks it; ValidationFailed if not."""
-    source = candidate_file(service, process_id, path)
-    result = check_paths([source], service.handlers)
-    if not result.ok:
-        raise ValidationFailed(result.problems)
-    for pkg in result.packages:
-        if pkg.process_id == process_id:
-            return source, pkg
-    raise InvalidInput(f"{source} defines process '{process_id}', but it is not marked isExecutable=\"true\"")
+from .whatif_candidate import Sandbox, load_candidate
+from .whatif_compare import CaseReport, compare_deadlines, describe_step, quote_task, same_step
 
 
 # --- the cases -------------------------------------------------------------------------------
@@ -123,155 +60,10 @@ def select_cases(service, process_id: str, *, since: date | None = None, newest:
     return ids[::-1]
 
 
-# --- the throwaway service -------------------------------------------------------------------
-
-class _NoNotices:
-    """Notices of the what-if go nowhere."""
-
-    def send(self, kind, to, message, case_number=None):
-        return {"kind": kind, "to": to, "message": message, "case_number": case_number, "channel": "what-if"}
-
-
-class Sandbox:
-    """A ComplaintService on a temporary SQLite file with the candidate deployed in it; its
-    clock is a FixedClock the replay moves. Use as a context manager (the file is removed)."""
-
-    def __init__(self, service, package):
-        from .service import ComplaintService
-        self.dir = tempfile.mkdtemp(prefix="complaintflow-whatif-")
-        self.clock = FixedClock(service.clock.now())
-        self.service = ComplaintService(f"sqlite:///{Path(self.dir) / 'whatif.sqlite3'}", clock=self.clock,
-                                        handlers=service.handlers, notifier=_NoNotices(),
-                                        calendar=service.calendar, handler_timeout=service.handler_timeout,
-                                        chain_key=secrets.token_bytes(32))
-        (self.deployed,) = self.service._deploy_packages([package])
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.service.engine.dispose()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 # --- one case ----------------------------------------------------------------------------------
-
-@dataclass
-class CaseReport:
-    instance_id: str
-    case_number: str | None
-    version: int
-    received: str
-    status: str
-    events: int
-    replayed_events: int = 0
-    divergence: dict | None = None
-    does_not_fit: dict | None = None
-    deadlines: list[dict] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def path(self) -> str:
-        if self.error:
-            return "failed"
-        if self.divergence:
-            return "diverges"
-        return "does_not_fit" if self.does_not_fit else "same"
-
-    def as_dict(self) -> dict:
-        return {"instance_id": self.instance_id, "case_number": self.case_number, "version": self.version,
-                "received": self.received, "status": self.status, "events": self.events,
-                "replayed_events": self.replayed_events, "path": self.path, "divergence": self.divergence,
-                "does_not_fit": self.does_not_fit, "deadlines": self.deadlines,
-                "moved": any(d["moved"] for d in self.deadlines),
-                "would_breach": any(d["would_breach"] for d in self.deadlines),
-                "notes": self.notes, "error": self.error}
-
 
 class _Stop(Exception):
     """A recorded event the candidate cannot take: the replay of the case ends there."""
-
-
-def _quote(task, name) -> str:
-    return f"'{task}'" + (f" ({name})" if name and name != task else "")
-
-
-def _signature(events) -> list[tuple]:
-    """What a step did, as comparable items: its driver, the service tasks it ran, incidents."""
-    items = []
-    for e in events:
-        p = e.payload or {}
-        if e.kind == "started":
-            items.append(("started",))
-        elif e.kind == "task_completed":
-            items.append(("task", p.get("task")))
-        elif e.kind == "timer_fired":
-            items.append(("timer", p.get("task")))
-        elif e.kind == "message_received":
-            items.append(("message", p.get("message")))
-        elif e.kind == "handler_called":
-            items.append(("handler", p.get("task"), p.get("handler")))
-        elif e.kind == "incident":
-            items.append(("incident", p.get("task")))
-    return items
-
-
-def _same_step(old_events, new_events) -> bool:
-    old, new = _signature(old_events), _signature(new_events)
-    failed = {i[1] for i in old if i[0] == "incident"}
-    if failed:         # an outside failure in the old run: compare up to it
-        old = [i for i in old if i[0] != "incident"]
-        new = [i for i in new if not (i[0] == "incident" and i[1] in failed)][:len(old)]
-    return old == new
-
-
-def describe_step(events) -> str:
-    """One step in words: its driver, then the service tasks it ran and what failed."""
-    if not events:
-        return "nothing"
-    parts, effects = [], []
-    for e in events:
-        p = e.payload or {}
-        if e.kind == "started":
-            parts.append(f"registered by {e.actor}")
-        elif e.kind == "task_completed":
-            parts.append(f"task {_quote(p.get('task'), p.get('name'))} completed by {e.actor}")
-        elif e.kind == "timer_fired":
-            breach = (f" — limit '{p['deadline']}' breached"
-                      if p.get("deadline") and not p["deadline"].endswith(".remind") else "")
-            (parts if e is events[0] else effects).append(f"timer {_quote(p.get('task'), p.get('name'))} fired{breach}")
-        elif e.kind == "message_received":
-            parts.append(f"message '{p.get('message')}' received")
-        elif e.kind == "retry":
-            parts.append(f"failed steps retried by {e.actor}")
-        elif e.kind == "handler_called":
-            failed = " (failed)" if "error" in p else ""
-            effects.append(f"'{p.get('task')}' ({p.get('handler')}){failed}")
-        elif e.kind == "incident" and p.get("handler") is None:
-            effects.append(f"'{p.get('task')}' failed: {p.get('message')}")
-    return "; ".join(parts) + (" → " + ", ".join(effects) if effects else "")
-
-
-def _deadline_view(row: Deadline | None, now) -> dict | None:
-    if row is None:
-        return None
-    d = deadline_dict(row, now)          # an open limit past due counts as breached
-    return {k: d[k] for k in ("unit", "amount", "extended_by", "due", "last_day", "status", "breached_at")}
-
-
-def compare_deadlines(old_rows, new_rows, now, new_now=None) -> list[dict]:
-    """Each limit as the old run has it now and as the candidate has it (at `new_now`)."""
-    old = {r.name: r for r in old_rows}
-    new = {r.name: r for r in new_rows}
-    out = []
-    for name in list(old) + [n for n in new if n not in old]:
-        o, n = _deadline_view(old.get(name), now), _deadline_view(new.get(name), new_now or now)
-        out.append({"name": name, "old": o, "new": n,
-                    "moved": bool(o and n and o["due"] != n["due"]),
-                    "would_breach": bool(n and n["status"] == "breached" and (o is None or o["status"] != "breached")),
-                    "no_longer_breached": bool(o and o["status"] == "breached" and n and n["status"] != "breached")})
-    return out
 
 
 def recorded_intake(data: dict, old_version) -> dict:
@@ -325,7 +117,7 @@ class _CaseRun:
         if inst.status == "completed":
             return f"the case closes at {local_minute(inst.closed_at)}"
         tasks = self.sb.list_tasks(instance_id=self.new_id)
-        text = ("open are " + ", ".join(_quote(t["task"], t["name"]) for t in tasks)) if tasks else "no task is open"
+        text = ("open are " + ", ".join(quote_task(t["task"], t["name"]) for t in tasks)) if tasks else "no task is open"
         if inst.status == "incident":
             with self.sb.sessions() as s:
                 failed = {i["task"] for i in self.sb._incidents(s, self.new_id, open_only=True)}
@@ -412,7 +204,7 @@ class _CaseRun:
         rows = [t for t in self.sb.list_tasks(instance_id=self.new_id) if t["task"] == task]
         if not rows:
             self.diverge(driver.seq, driver.at, describe_step([driver]),
-                         f"task {_quote(task, None)} is not open — {self.open_now()}", stop=True)
+                         f"task {quote_task(task, None)} is not open — {self.open_now()}", stop=True)
             raise _Stop
         row = rows[0]
         if p.get("role") and row["role"] != p.get("role"):
@@ -450,7 +242,7 @@ class _CaseRun:
             step = self.new_events()
             if driver.kind == "timer_fired":
                 step = pending + step
-            if compared and not _same_step(group, step):
+            if compared and not same_step(group, step):
                 new = self.describe_new(step) if step else f"no timer is due at {local_minute(driver.at)}"
                 self.diverge(driver.seq, driver.at, describe_step(group), f"{new} — {self.open_now()}")
         if not done or self.new_id is None:
