@@ -16,6 +16,7 @@ from datetime import date
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask, g, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -27,6 +28,9 @@ from ..engine.errors import InvalidInput
 from ..engine.service import ComplaintService
 from .i18n import translate
 from .users import UserDirectory, load_users
+
+if TYPE_CHECKING:      # only a type: auth is imported when the app is made
+    from .auth import WebSessions
 
 MiB = 1024 * 1024
 
