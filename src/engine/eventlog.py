@@ -168,7 +168,10 @@ def write_pending_events(session) -> None:
     per event to learn each new id, which nothing needs)."""
     rows = session.info.pop("pending_events", None)
     if rows:
-        session.execute(insert(Event.__table__), rows)
+        session.execute(_EVENT_INSERT, rows)
+
+
+_EVENT_INSERT = insert(Event.__table__)     # built once: every action sends it
 
 
 # --- checking ---------------------------------------------------------------------------

@@ -164,6 +164,21 @@ def _org_people(schema: dict, data: dict, org) -> list[tuple[str, Message]]:
             for name, prop in marked if data[name] not in people]
 
 
+_validators: dict[int, tuple[dict, Draft202012Validator]] = {}
+
+
+def _validator(schema: dict) -> Draft202012Validator:
+    """The form's validator, made once per form (a deployed version's forms never change)."""
+    hit = _validators.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    if len(_validators) >= 512:         # forms of many versions: forget the oldest
+        del _validators[next(iter(_validators))]
+    validator = Draft202012Validator(schema, format_checker=_checker)
+    _validators[id(schema)] = (schema, validator)
+    return validator
+
+
 def validate_submission(schema: dict | None, data, form_name: str = "", now=None, org=None) -> dict:
     """Check `data` against the form; return it normalised or raise InvalidInput with field errors.
     `now` (the action's moment) checks the fields marked `x-not-future`; `org` (a function giving
@@ -172,7 +187,7 @@ def validate_submission(schema: dict | None, data, form_name: str = "", now=None
         raise InvalidInput(msg("not_an_object"))
     if schema is None:
         return dict(data)
-    validator = Draft202012Validator(schema, format_checker=_checker)
+    validator = _validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: ([str(x) for x in e.absolute_path], e.validator or ""))
     found = [pair for err in errors for pair in _messages(schema, err)]
     if now is not None:

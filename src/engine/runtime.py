@@ -364,9 +364,11 @@ def fire_due_timers(workflow: BpmnWorkflow, now: datetime) -> list[dict]:
 
 
 def fired_timer_ids(workflow: BpmnWorkflow) -> set[str]:
-    """Ids of the timer tasks that have fired (finished by their timer)."""
-    return {str(t.id) for t in workflow.get_tasks(state=TaskState.COMPLETED)
-            if _timer_definitions(getattr(t.task_spec, "event_definition", None)) and _fired_by_timer(t)}
+    """Ids of the timer tasks that have fired (finished by their timer). Read from each
+    (sub)workflow's own table of tasks — the same tasks as a walk of the tree, without the walk."""
+    return {str(t.id) for wf in (workflow, *workflow.subprocesses.values()) for t in wf.tasks.values()
+            if t.state == TaskState.COMPLETED and _timer_definitions(getattr(t.task_spec, "event_definition", None))
+            and _fired_by_timer(t)}
 
 
 def _fired_in_action(task, before: set[str]) -> dict | None:

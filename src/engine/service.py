@@ -16,7 +16,7 @@ import uuid
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, inspect as sa_inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -103,7 +103,9 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         session = self.sessions()
         try:
             yield session
-            session.flush()                 # the case row first, its row version checked
+            write_case_rows(session)        # the case row first, its row version checked
+            if session.new or session.deleted or session.dirty:     # rows of handlers' services
+                session.flush()
             write_pending_events(session)   # then the action's events, in one statement
             for check in session.info.pop("after_flush_checks", ()):   # may still refuse: rolled back
                 check(session)
@@ -278,11 +280,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         # checks at its flush (read apart, another action committing in between left a task it
         # had completed looking open here, and the sync below marked it cancelled over that
         # completion).
-        read = s.execute(select(HumanTask, Instance, InstanceState).join(
-            Instance, Instance.id == HumanTask.instance_id).outerjoin(     # a closed case has no state row
-            InstanceState, InstanceState.instance_id == Instance.id).where(
-            HumanTask.instance_id == select(HumanTask.instance_id).where(HumanTask.id == task_id).scalar_subquery(),
-            or_(HumanTask.status == "open", HumanTask.id == task_id))).all()
+        read = s.execute(_COMPLETION_READ, {"task_id": task_id}).all()
         row = next((r for r, _, _ in read if r.id == task_id), None)
         if row is None:
             raise NotFound(msg("no_task_cli", task=task_id))
@@ -325,9 +323,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         # came first wins and this action is rolled back; one that comes later finds it completed.
         def complete_unless_claimed(session):
             t = HumanTask.__table__
-            done = session.execute(update(t).where(t.c.id == task_id, or_(t.c.claimed_by.is_(None),
-                                                                          t.c.claimed_by == actor))
-                                   .values(status="completed", completed_at=now, completed_by=actor))
+            done = session.execute(_COMPLETE_UNLESS_CLAIMED, {"b_id": task_id, "b_actor": actor, "b_at": now})
             if done.rowcount != 1:
                 holder, since = session.execute(select(t.c.claimed_by, t.c.claimed_at).where(t.c.id == task_id)).one()
                 raise Conflict(msg("task_claimed", task=row.name, by=Person(holder), at=since), by=holder, at=since)
@@ -423,8 +419,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
     def _load(self, s, instance_id, now, expected_version=None, read=None):
         """The case for an action dated `now` (the moment its events will carry). `read`: the
         case row and its state row, when the action read them with rows of its own."""
-        inst, state = read or s.execute(select(Instance, InstanceState).outerjoin(
-            InstanceState, InstanceState.instance_id == Instance.id).where(Instance.id == instance_id)).first() or (None, None)
+        inst, state = read or s.execute(_CASE_READ, {"instance_id": instance_id}).first() or (None, None)
         if inst is None:
             raise NotFound(msg("no_case", case=instance_id))
         if expected_version is not None and inst.row_version != expected_version:
@@ -565,7 +560,7 @@ class ComplaintService(CaseQueries, InboxMixin, SystemWork):
         if new_rows:        # one INSERT (executemany) after the flush; the ORM adds nothing here
             columns = HumanTask.__table__.columns
             after_flush(s, lambda session: session.execute(
-                insert(HumanTask.__table__), [{c.key: getattr(r, c.key) for c in columns} for r in new_rows]))
+                _TASK_INSERT, [{c.key: getattr(r, c.key) for c in columns} for r in new_rows]))
         still_open.sort(key=lambda r: (r.created_at, r.task_spec))
         return [task_dict(r) for r in still_open], new_rows
 
@@ -596,10 +591,56 @@ def after_flush(s, write) -> None:
     s.info.setdefault("after_flush_checks", []).append(write)
 
 
+# The statements of every action, built once (building one costs about as much as running it).
+_COMPLETION_READ = select(HumanTask, Instance, InstanceState).join(
+    Instance, Instance.id == HumanTask.instance_id).outerjoin(     # a closed case has no state row
+    InstanceState, InstanceState.instance_id == Instance.id).where(
+    HumanTask.instance_id == select(HumanTask.instance_id).where(HumanTask.id == bindparam("task_id")).scalar_subquery(),
+    or_(HumanTask.status == "open", HumanTask.id == bindparam("task_id")))
+_CASE_READ = select(Instance, InstanceState).outerjoin(
+    InstanceState, InstanceState.instance_id == Instance.id).where(Instance.id == bindparam("instance_id"))
+_TASKS = HumanTask.__table__
+_COMPLETE_UNLESS_CLAIMED = update(_TASKS).where(
+    _TASKS.c.id == bindparam("b_id"), or_(_TASKS.c.claimed_by.is_(None), _TASKS.c.claimed_by == bindparam("b_actor"))
+).values(status="completed", completed_at=bindparam("b_at"), completed_by=bindparam("b_actor"))
+_TASK_INSERT = insert(_TASKS)
+_STATES = InstanceState.__table__
+_STATE_UPDATE = update(_STATES).where(_STATES.c.instance_id == bindparam("b_id")).values(
+    state=bindparam("b_state"), state_hash=bindparam("b_hash"))
+_CASES = Instance.__table__
+_CASE_COLUMNS = frozenset(c.key for c in _CASES.columns) - {"row_version"}
+_case_updates: dict[tuple[str, ...], object] = {}
+
+
+def write_case_rows(session) -> None:
+    """Each case row the action changed, by one Core `UPDATE … WHERE row_version = ?` (what the
+    ORM's flush of `version_id_col` does, without its unit-of-work machinery): a case another
+    action changed meanwhile matches no row, and the action is a lost race (`StaleDataError`,
+    as from the ORM; `uow` makes it a Conflict naming who won). New cases are the ORM's."""
+    for obj in [o for o in session.dirty if isinstance(o, Instance)]:
+        state = sa_inspect(obj)
+        changed = tuple(sorted(_CASE_COLUMNS - state.unmodified))
+        if not changed:
+            continue
+        stmt = _case_updates.get(changed)
+        if stmt is None:
+            stmt = _case_updates[changed] = update(_CASES).where(
+                _CASES.c.id == bindparam("b_id"), _CASES.c.row_version == bindparam("b_version")).values(
+                {**{key: bindparam(f"b_{key}", type_=_CASES.c[key].type) for key in changed},
+                 "row_version": bindparam("b_next")})
+        version = obj.row_version
+        params = {f"b_{key}": getattr(obj, key) for key in changed}
+        if session.execute(stmt, {**params, "b_id": obj.id, "b_version": version, "b_next": version + 1}).rowcount != 1:
+            raise StaleDataError(f"case {obj.id}: row version {version} was changed by another action")
+        set_committed_value(obj, "row_version", version + 1)
+        # written: the row as the ORM's own flush leaves one it wrote (its changes committed, off
+        # the session's list of modified objects), so neither a flush nor the commit's goes over it
+        # (SQLAlchemy has no public call for this; pinned <2.2 in pyproject.toml)
+        state._commit_all(state.dict, session.identity_map)
+
+
 def _state_update(instance_id: str, text: str, digest: str):
-    t = InstanceState.__table__
-    return lambda session: session.execute(update(t).where(t.c.instance_id == instance_id)
-                                           .values(state=text, state_hash=digest))
+    return lambda session: session.execute(_STATE_UPDATE, {"b_id": instance_id, "b_state": text, "b_hash": digest})
 
 
 def _newest_driver(s, instance_id: str) -> Event | None:
