@@ -845,8 +845,9 @@ def test_withdrawal_message_while_the_answer_is_awaited_ends_every_limit(ly, clo
     ly.send_message(case.instance_id, "withdrawal", WITHDRAWAL, STAFF)
     shown = ly.show(case.instance_id)
     assert shown["legal_state"] == "withdrawn"
+    # done before the withdrawal: met; ended by it, the answer never given: stopped (not "on time")
     assert {d["name"]: d["status"] for d in shown["deadlines"]} == {
-        "accept": "met", "serve": "met", "answer": "met", "outcome": "met"}
+        "accept": "met", "serve": "met", "answer": "stopped", "outcome": "stopped"}
     assert tasks(ly, case) == {"archive": "tourism_authority"}
     assert data(ly, case)["withdrawal"]["withdrawal_reason"] == "旅行社已主动退款，不再要求处理"
     assert messages(notifier, "complainant")[-1]["message"] == "您已撤回投诉（编号LY-2026-000001），本案终结。"

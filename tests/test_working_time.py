@@ -3,7 +3,9 @@
 The car dealer's and gas company's rule (004:268 1.4): a complaint received outside working
 hours (放假、下班、周末) is judged for urgency by whoever receives it. The handler answers on the
 procedure's own calendar and `receptionHours`; asked through the real service with a FixedClock,
-on utility_service (08:30-17:30) and on a copy of it that declares no hours."""
+on utility_service (08:30-17:30) and on copies of it that declare no hours, or `always`.
+`always` (a 24-hour line: open on rest days and holidays too) and no hours (whole working
+days) are different answers on a rest day."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import shutil
 
 import pytest
 
+from complaintflow.engine.calendar import BusinessCalendar
 from complaintflow.engine.clock import parse_instant
 from conftest import PROCESSES
 
@@ -25,7 +28,8 @@ def answer(service, clock, moment):
     return service.case_detail(case.instance_id)["data"]["working_time_check"]
 
 
-def copy_without_hours(tmp_path):
+def copy_without_hours(tmp_path, replacement=""):
+    """utility_service with its `receptionHours` line replaced (by default: removed)."""
     folder = tmp_path / "processes"
     (folder / "forms").mkdir(parents=True)
     shutil.copy(PROCESSES / "roles.json", folder)
@@ -35,7 +39,7 @@ def copy_without_hours(tmp_path):
     hours = '<spiffworkflow:property name="receptionHours" value="08:30-17:30" />'
     assert hours in text
     bpmn = folder / f"{PROCESS}.bpmn"
-    bpmn.write_text(text.replace(hours, ""), encoding="utf-8")
+    bpmn.write_text(text.replace(hours, replacement), encoding="utf-8")
     return bpmn
 
 
@@ -68,3 +72,31 @@ def test_a_procedure_without_hours_works_whole_working_days(service, clock, tmp_
     got = answer(service, clock, moment)
     assert got["working_time"] is working
     assert parse_instant(got["next_opening"]) == parse_instant(next_opening)
+
+
+ALWAYS = '<spiffworkflow:property name="receptionHours" value="always" />'
+
+
+@pytest.mark.parametrize("moment", [
+    "2026-10-17T10:00:00+08:00",     # Saturday: without hours this is not working time
+    "2026-10-01T03:00:00+08:00",     # National Day, at night
+    "2026-10-16T18:00:00+08:00",     # a working day after the usual closing time
+])
+def test_always_is_working_time_at_every_moment(service, clock, tmp_path, moment):
+    service.deploy([copy_without_hours(tmp_path, ALWAYS)])
+    got = answer(service, clock, moment)
+    assert got["working_time"] is True
+    assert parse_instant(got["next_opening"]) == parse_instant(moment)
+
+
+def test_always_and_no_hours_differ_on_a_rest_day_and_agree_on_a_working_day():
+    calendar = BusinessCalendar()
+    saturday, friday = parse_instant("2026-10-17T10:00:00+08:00"), parse_instant("2026-10-16T18:00:00+08:00")
+    always, none = calendar.with_hours("always"), calendar.with_hours("")
+    assert always.reception_hours is None and none.reception_hours is None      # neither has periods
+    assert always.working_time(saturday) == (True, saturday)
+    assert none.working_time(saturday) == (False, parse_instant("2026-10-19T00:00:00+08:00"))
+    assert always.working_time(friday) == none.working_time(friday) == (True, friday)
+    # the installation default read from the environment's setting keeps the difference too
+    assert BusinessCalendar.from_file(reception_hours=" always ").working_time(saturday)[0] is True
+    assert BusinessCalendar.from_file(reception_hours="").working_time(saturday)[0] is False

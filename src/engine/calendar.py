@@ -102,13 +102,21 @@ class CalendarError(ValueError):
     pass
 
 
+def _is_always(setting: str | None) -> bool:
+    return (setting or "").strip() == ALWAYS_OPEN
+
+
 ALWAYS_OPEN = "always"     # reception hours of a procedure that receives at any time (a 24-hour line)
 
 
 class BusinessCalendar:
-    def __init__(self, overrides: dict | None = None, reception_hours: ReceptionHours | None = None):
+    def __init__(self, overrides: dict | None = None, reception_hours: ReceptionHours | None = None,
+                 always_open: bool = False):
         self.overrides = (overrides or {}).get("years", {})
         self.reception_hours = reception_hours
+        # `always` (a 24-hour line, open on rest days and holidays too) and "no hours declared"
+        # (whole working days) both leave reception_hours None: this flag tells them apart
+        self.always_open = always_open
         self._years: dict[int, YearInfo] = {}
 
     @classmethod
@@ -122,7 +130,7 @@ class BusinessCalendar:
                 raise CalendarError(f"calendar file {path} is not valid JSON: {err}") from None
             check_calendar_data(data, str(path))
         hours = reception_hours if reception_hours is not None else os.environ.get("COMPLAINTFLOW_RECEPTION_HOURS")
-        return cls(data, ReceptionHours.parse(hours))
+        return cls(data, ReceptionHours.parse(hours), always_open=_is_always(hours))
 
     def with_hours(self, setting: str | None) -> "BusinessCalendar":
         """This calendar with a procedure's own reception hours (its BPMN's `receptionHours`).
@@ -136,6 +144,7 @@ class BusinessCalendar:
         if cal is None:
             cal = copy.copy(self)
             cal.reception_hours = ReceptionHours.parse(setting)
+            cal.always_open = _is_always(setting)
             variants[setting] = cal
         return cal
 
@@ -200,6 +209,24 @@ class BusinessCalendar:
             day += timedelta(days=1)
             local = datetime.combine(day, time(0), SHANGHAI)
         raise CalendarError("no reception hours within a year")
+
+    def working_time(self, now: datetime) -> tuple[bool, datetime]:
+        """Is `now` working time, and when does the office next open (`now` itself when open)?
+
+        Three cases, kept apart: reception hours `always` — open at every moment, rest days and
+        holidays included; reception hours such as `08:30-17:30` — open within them on working
+        days (closing time itself is outside); no hours at all — whole working days, so on a rest
+        day the next opening is 00:00 of the next working day."""
+        local = ensure_aware(now).astimezone(SHANGHAI)
+        if self.always_open:
+            return True, local
+        if self.reception_hours and self.reception_hours.periods:
+            opening = self.counting_start(local)
+        elif self.is_working_day(local.date()):
+            opening = local
+        else:
+            opening = datetime.combine(self.next_working_day(local.date()), time(0), SHANGHAI)
+        return opening == local, opening
 
     def deadline(self, start: datetime, unit: str, amount: int, *, extra_days: int = 0,
                  extra_seconds: int = 0) -> Due:

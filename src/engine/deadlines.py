@@ -18,6 +18,9 @@ from .models import Deadline, Instance
 
 PAUSED = "9999-12-31T00:00:00+08:00"
 CLOCK_UNITS = ("minutes", "hours", "at")
+# Legal states in which the case ends without the work its limits govern being done: a limit
+# stopped in them is `stopped` (neither met nor breached), unless it had already run out.
+ENDED_UNDONE = frozenset({"withdrawn", "deemed_withdrawn"})
 
 
 class DeadlineBook:
@@ -86,12 +89,17 @@ class DeadlineBook:
         self._store(row, due)
         return due, row, previous
 
-    def stop(self, name) -> Deadline:
-        """The limit's step is done: met if in time, breached if late."""
+    def stop(self, name, done: bool | None = None) -> Deadline:
+        """The limit's step is done: met if in time, breached if late. `done` False: the case
+        ends without the step being done (a withdrawal, an outside ruling): `stopped` if in time
+        — neither met nor breached — and still breached if late. `done` None: False when the
+        case's legal state is one of ENDED_UNDONE (withdrawn, deemed withdrawn), else True."""
         row = self.get(name)
         now = self.clock.now()
+        if done is None:
+            done = self.instance.legal_state not in ENDED_UNDONE
         if row.status in ("open", "paused"):
-            row.status = "met" if now < row.due_at else "breached"
+            row.status = ("met" if done else "stopped") if now < row.due_at else "breached"
             if row.status == "breached" and row.breached_at is None:
                 row.breached_at = now
                 self.instance.breached = True
@@ -100,7 +108,7 @@ class DeadlineBook:
 
     def _end_round(self, row: Deadline) -> dict:
         """End the row's running round as `stop` does; how it ended, for the event log."""
-        self.stop(row.name)
+        self.stop(row.name, done=True)
         return {"round": row.round or 1, "due": iso(row.due_at), "status": row.status,
                 "at": iso(row.breached_at if row.status == "breached" else row.completed_at)}
 

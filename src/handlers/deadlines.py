@@ -8,8 +8,6 @@ See docs/time-limits.md.
 
 from __future__ import annotations
 
-from datetime import datetime, time
-
 from ..engine.calendar import ALWAYS_OPEN
 from ..engine.clock import local_iso, parse_instant
 from . import Updates
@@ -65,8 +63,15 @@ def start(ctx):
 
 
 def stop(ctx):
-    """The step the limit is about is done: met if in time, breached if late."""
-    row = _book(ctx).stop(str(ctx.params["name"]))
+    """The step the limit is about is done: met if in time, breached if late.
+
+    `done` False (or, left out, a case whose legal state is withdrawn or deemed withdrawn):
+    the case ends without that step being done — the limit is `stopped`, neither met nor
+    breached (still breached if it had already run out)."""
+    done = ctx.params.get("done")
+    if done is not None and not isinstance(done, bool):
+        raise ValueError(f"parameter 'done' must be True or False, not {done!r}")
+    row = _book(ctx).stop(str(ctx.params["name"]), done=done)
     return Updates({"name": row.name, "status": row.status}, deadlines=_book(ctx).as_variable())
 
 
@@ -118,15 +123,11 @@ def working_time(ctx):
     """Is it working time now for this procedure (its calendar and its `receptionHours`)?
 
     Returns `{"working_time": bool, "next_opening": ISO}`; `next_opening` is now itself in
-    working time, else the next moment the office opens. A procedure without reception hours
-    works whole working days: on a rest day its next opening is 00:00 of the next working day."""
-    calendar = _book(ctx).calendar
-    now = ctx.now()
-    opening = calendar.counting_start(now)
-    hours = calendar.reception_hours
-    if not (hours and hours.periods) and not calendar.is_working_day(opening.date()):
-        opening = datetime.combine(calendar.next_working_day(opening.date()), time(0), opening.tzinfo)
-    return {"working_time": opening == now, "next_opening": opening.isoformat()}
+    working time, else the next moment the office opens. Reception hours `always` are open at
+    every moment (rest days and holidays too); a procedure without reception hours works whole
+    working days: on a rest day its next opening is 00:00 of the next working day."""
+    working, opening = _book(ctx).calendar.working_time(ctx.now())
+    return {"working_time": working, "next_opening": opening.isoformat()}
 
 
 def register(registry):
@@ -135,7 +136,7 @@ def register(registry):
                       params=("name", "unit", "amount", "from", "until", "max_rounds", "rule", "seed", "remind_workdays",
                               "label"),
                       may_hang=False)
-    registry.register("deadline.stop", stop, params=("name",), may_hang=False)
+    registry.register("deadline.stop", stop, params=("name", "done"), may_hang=False)
     registry.register("calendar.period", period, params=("unit", "amount", "from"), may_hang=False)
     registry.register("calendar.working_time", working_time, params=(), may_hang=False)
     registry.register("deadline.pause", pause, params=("names", "reason"), may_hang=False)

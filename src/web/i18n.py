@@ -110,6 +110,8 @@ TEXT = {
     "deadline_paused": ("已中止计算", "paused"),
     "deadline_met": ("按时完成", "met"),
     "deadline_breached": ("已超期", "breached"),
+    # the case ended (withdrawn, deemed withdrawn) before the limit ran out, its step not done
+    "deadline_stopped": ("已终止（未到期）", "stopped (case ended before it ran out)"),
     "status_running": ("办理中", "in progress"),
     "status_completed": ("已结案", "closed"),
     "status_incident": ("故障待处理", "incident"),

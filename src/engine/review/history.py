@@ -52,7 +52,8 @@ NOTICE_KINDS = {"receipt": "受理回执", "refusal": "不予受理告知", "ack
 KNOWN_KEYS = {"case_number": "受理编号", "deadlines": "时限", "legal_state": "法律状态",
               "split_from": "拆分自", "rehandle_count": "重新处理次数"}
 # the legal states the shipped procedures record (case.set_state); others are shown as given
-DEADLINE_STATUS = {"met": "按时完成", "breached": "已超期", "open": "计时中", "paused": "已暂停"}
+DEADLINE_STATUS = {"met": "按时完成", "breached": "已超期", "open": "计时中", "paused": "已暂停",
+                   "stopped": "已终止（未到期）"}
 UNITS = {"workdays": "个工作日", "days": "日", "natural_days": "日", "hours": "小时", "minutes": "分钟",
          "months": "个月"}
 
