@@ -7,7 +7,6 @@ import logging
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from .errors import InvalidInput
 from .models import CaseCounter, Instance
