@@ -303,7 +303,7 @@ class Deadline(Base):
     due_at: Mapped[datetime]
     last_day: Mapped[str | None] = mapped_column(String(10))
     provisional: Mapped[bool]
-    status: Mapped[str] = mapped_column(String(20))          # open | paused | met | breached
+    status: Mapped[str] = mapped_column(String(20))          # open | paused | met | breached | stopped
     # how many times the limit was started for this case (a promise renewed each round:
     # 1 for a limit started once; earlier rounds are in the event log)
     round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
