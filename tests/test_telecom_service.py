@@ -162,12 +162,20 @@ def test_a_promise_over_national_day_is_due_at_its_moment_and_supervised_when_mi
     assert promise(ts, case)["status"] == "breached"
 
 
-def test_three_rounds_then_the_joint_meeting(ts, clock):
+LAST_UNRESOLVED = {"answer": "合同条款存在争议，需上级协调", "resolved": False, "expected_solution": "提交联席会议"}
+
+
+def to_the_last_round(ts, clock):
     case = start(ts, clock, "2027-02-03T10:00")
     to_the_city_unit(ts, clock, case)
     do(ts, clock, case, "handle", unresolved("2027-02-05T17:00"), "telecom_city_unit", "2027-02-04T09:00")
     do(ts, clock, case, "answer_promise", unresolved("2027-02-09T10:00"), "telecom_city_unit", "2027-02-05T16:00")
     do(ts, clock, case, "answer_promise", unresolved("2027-02-10T10:00"), "telecom_city_unit", "2027-02-09T09:00")
+    return case
+
+
+def test_three_rounds_then_the_joint_meeting(ts, clock):
+    case = to_the_last_round(ts, clock)
     assert promise(ts, case)["round"] == 3
     assert ts.case_detail(case.instance_id)["data"]["promise"]["rounds_left"] == 0
     # the last round has its own task, whose form asks for no further promised time
@@ -179,18 +187,6 @@ def test_three_rounds_then_the_joint_meeting(ts, clock):
     starts = [e["payload"]["outputs"] for e in ts.history(case.instance_id)
               if e["kind"] == "handler_called" and e["payload"].get("handler") == "deadline.start"]
     assert [(s["round"], s.get("previous", {}).get("status")) for s in starts] == [(1, None), (2, "met"), (3, "met")]
-
-
-LAST_UNRESOLVED = {"answer": "合同条款存在争议，需上级协调", "resolved": False, "expected_solution": "提交联席会议"}
-
-
-def to_the_last_round(ts, clock):
-    case = start(ts, clock, "2027-02-03T10:00")
-    to_the_city_unit(ts, clock, case)
-    do(ts, clock, case, "handle", unresolved("2027-02-05T17:00"), "telecom_city_unit", "2027-02-04T09:00")
-    do(ts, clock, case, "answer_promise", unresolved("2027-02-09T10:00"), "telecom_city_unit", "2027-02-05T16:00")
-    do(ts, clock, case, "answer_promise", unresolved("2027-02-10T10:00"), "telecom_city_unit", "2027-02-09T09:00")
-    return case
 
 
 def test_the_last_rounds_form_asks_for_no_promised_time_and_refuses_one(ts, clock, notifier):
