@@ -103,8 +103,9 @@ class _MemoryDeadlines:
         self.dues[name] = due.due.isoformat()
         return due, SimpleNamespace(name=name, status="open", round=2 if previous else 1), previous
 
-    def stop(self, name):
-        return SimpleNamespace(name=name, status="met")
+    def stop(self, name, done=None):
+        """As DeadlineBook.stop: met, or stopped when the case ended without the step."""
+        return SimpleNamespace(name=name, status="stopped" if done is False else "met")
 
     def as_variable(self):
         return dict(self.dues)
